@@ -1,0 +1,1 @@
+"""The ``reid`` command line (installed as the package ``reid_cli``): thin typer commands over ``reid``."""

@@ -1,0 +1,71 @@
+"""Entry point of the ``reid`` command: the typer app, global flags and the error boundary.
+
+Each command group lives in its own module and is added here explicitly. Modules import only typer and
+rich at top level; the library (and torch, ultralytics, faiss) is imported inside each command, which keeps
+``reid --help`` fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from . import doctor
+from .common import print_error, state
+
+app = typer.Typer(
+    name="reid",
+    help=(
+        "Vehicle re-identification across cameras: detect and track vehicles in video, embed them with a "
+        "PNP-trained network, and link identities across cameras through a persistent gallery."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from reid import __version__
+
+        typer.echo(f"reid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks of errors.")] = False,
+) -> None:
+    """Vehicle re-identification across cameras."""
+    state["debug"] = debug or os.environ.get("REID_DEBUG", "") not in ("", "0")
+
+
+app.command(name="doctor")(doctor.doctor)
+
+
+def run() -> None:
+    """Console-script entry: run the app; expected errors become one red line and exit code 2."""
+    from reid.errors import ReidError
+
+    try:
+        app()
+    except ReidError as exc:
+        if state["debug"] or "--debug" in sys.argv:
+            raise
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print_error(RuntimeError("interrupted; finished work is kept and a rerun resumes where it stopped"))
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()
