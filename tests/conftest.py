@@ -1,0 +1,9 @@
+"""Shared test settings: offline, deterministic, and light on the 2 CPU cores CI has."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+os.environ.setdefault("MPLBACKEND", "Agg")
