@@ -1,1 +1,1 @@
-"""report"""
+"""The self-contained HTML report of a multi-camera run (``report.html``)."""

@@ -1,0 +1,164 @@
+"""The faiss side of the gallery: inner-product search over L2-normalised tracklet vectors.
+
+Ids in the index are SQLite row ids of the tracklets table (an ``IndexIDMap``), so a search result points
+straight at a stored row. The index is a derived structure: the store keeps every vector, and the index can be
+rebuilt from it at any time, which is how a stale index file (a crash between the database commit and the index
+save) is repaired. Saving goes through ``faiss.serialize_index`` to bytes and an atomic file replace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reid.errors import GalleryError
+from reid.gallery.config import IndexConfig
+from reid.io import atomic_write
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def gpu_available(cfg: IndexConfig) -> bool:
+    """Whether searches run on the GPU: faiss has a GPU and the config allows it."""
+    if cfg.use_gpu == "never":
+        return False
+    faiss = _faiss()
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+
+class VectorIndex:
+    """An id-mapped faiss index of one dimension; CPU copy is the one saved, a GPU copy (if any) is searched."""
+
+    def __init__(self, dim: int, cfg: IndexConfig | None = None, index=None) -> None:
+        self.dim = int(dim)
+        self.cfg = cfg or IndexConfig()
+        self._cpu = index if index is not None else self._new_flat()
+        self._gpu = None
+        self._gpu_res = None
+
+    # -- construction -------------------------------------------------------------------------------------
+    def _new_flat(self):
+        faiss = _faiss()
+        return faiss.IndexIDMap(faiss.IndexFlatIP(self.dim))
+
+    def _new_trained(self, vectors: np.ndarray):
+        """A fresh index of the configured kind, trained on ``vectors`` where the kind needs training."""
+        faiss = _faiss()
+        kind = self.cfg.kind
+        if kind == "ivf":
+            nlist = self.cfg.nlist
+            if len(vectors) < 39 * nlist:
+                # too few points for the configured cells: fewer cells, or exact search for tiny galleries
+                nlist = max(1, len(vectors) // 39)
+            if nlist < 4:
+                return self._new_flat()
+            quantizer = faiss.IndexFlatIP(self.dim)
+            ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            ivf.train(vectors)
+            ivf.nprobe = min(self.cfg.nprobe, nlist)
+            return faiss.IndexIDMap(ivf)
+        if kind == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(self.dim, self.cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efSearch = self.cfg.hnsw_ef_search
+            return faiss.IndexIDMap(hnsw)
+        return self._new_flat()
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, dim: int, cfg: IndexConfig | None = None) -> VectorIndex:
+        """A new index of ``cfg.kind`` holding ``vectors`` (N, dim) under ``ids`` (N,)."""
+        index = cls(dim, cfg)
+        vectors = _as_matrix(vectors, dim)
+        index._cpu = index._new_trained(vectors) if len(vectors) else index._new_flat()
+        index.add(vectors, ids)
+        return index
+
+    # -- use ----------------------------------------------------------------------------------------------
+    @property
+    def ntotal(self) -> int:
+        return int(self._cpu.ntotal)
+
+    @property
+    def kind(self) -> str:
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._cpu.index) if hasattr(self._cpu, "index") else self._cpu
+        if isinstance(inner, faiss.IndexIVF):
+            return "ivf"
+        if isinstance(inner, faiss.IndexHNSW):
+            return "hnsw"
+        return "flat"
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add rows ``vectors`` (N, dim) with int64 ``ids`` (N,)."""
+        vectors = _as_matrix(vectors, self.dim)
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if len(ids) != len(vectors):
+            raise ValueError("VectorIndex.add: one id per vector")
+        if len(ids):
+            self._cpu.add_with_ids(vectors, ids)
+            self._gpu = None
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (similarities, ids) per query row; missing neighbours have id -1 and similarity -inf."""
+        queries = _as_matrix(queries, self.dim)
+        k = max(1, int(k))
+        if self.ntotal == 0 or len(queries) == 0:
+            return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        sims, ids = self._searcher().search(queries, min(k, self.ntotal))
+        if sims.shape[1] < k:
+            pad = k - sims.shape[1]
+            sims = np.hstack([sims, np.full((len(queries), pad), -np.inf, np.float32)])
+            ids = np.hstack([ids, np.full((len(queries), pad), -1, np.int64)])
+        sims = np.where(ids < 0, -np.inf, sims).astype(np.float32)
+        return sims, ids.astype(np.int64)
+
+    def _searcher(self):
+        if not gpu_available(self.cfg) or self.kind == "hnsw":
+            return self._cpu
+        if self._gpu is None:
+            faiss = _faiss()
+            if self._gpu_res is None:
+                self._gpu_res = faiss.StandardGpuResources()
+            self._gpu = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._cpu)
+        return self._gpu
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        return bytes(_faiss().serialize_index(self._cpu))
+
+    def save(self, path: str | Path) -> None:
+        """Write the index atomically: a crash leaves the previous file or the new one, never half of one."""
+        with atomic_write(path, "wb") as handle:
+            handle.write(self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | Path, dim: int, cfg: IndexConfig | None = None) -> VectorIndex:
+        """Read an index file; a corrupt file or one of another dimension is a :class:`GalleryError`."""
+        faiss = _faiss()
+        path = Path(path)
+        try:
+            data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+            index = faiss.deserialize_index(data)
+        except Exception as exc:
+            raise GalleryError(
+                f"gallery index {path} is corrupt or not a faiss index ({type(exc).__name__})",
+                "delete the file to rebuild it from the gallery database",
+            ) from exc
+        if index.d != dim:
+            raise GalleryError(f"gallery index {path} holds {index.d}-d vectors, the gallery database says {dim}")
+        return cls(dim, cfg, index=index)
+
+
+def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    array = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if array.ndim == 1 and array.size == dim:
+        array = array.reshape(1, dim)
+    if array.size == 0:
+        return np.zeros((0, dim), np.float32)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise GalleryError(f"vectors of shape {array.shape} do not match the gallery's dimension {dim}")
+    return array

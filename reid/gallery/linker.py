@@ -1,0 +1,361 @@
+"""Cross-camera linking: tracklet vectors -> global identities, under the constraints of time and space.
+
+Two hard constraints come from the world, not from appearance:
+
+* one camera sees one vehicle once at a time, so two tracklets of one camera that overlap in time are never
+  the same identity;
+* when ``cameras.yaml`` gives a topology (links between cameras with a minimum and maximum travel time), a
+  vehicle's sightings ordered in time must form a feasible route: each step between two cameras must follow a
+  link and take a travel time inside its window.
+
+Batch mode is constrained agglomerative clustering with average linkage. With cosine similarity on unit
+vectors, the average similarity between the members of two groups equals the dot product of their vector sums
+divided by the product of their sizes, so each merge score is exact and costs one dot product; candidate merges
+come from a k-nearest-neighbour graph, which keeps 10k tracklets fast. Identities already in the gallery enter
+as fixed seeds: new tracklets may join them, but two seeds never merge, so stored ids never change.
+
+Online mode takes tracklets one at a time in time order and attaches each to the identity whose prototype
+(the mean of its members) is the most similar above the threshold and compatible with the constraints, else
+opens a new identity; prototypes update as sightings arrive.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from reid.errors import ConfigError
+from reid.gallery.config import LinkConfig
+
+
+class Topology(Protocol):
+    """What the linker needs of a camera topology (``reid.cameras.CamerasConfig`` provides it)."""
+
+    def connected(self, a: str, b: str) -> bool: ...
+
+    def travel_window(self, a: str, b: str) -> tuple[float, float] | None: ...
+
+
+@dataclass
+class Sighting:
+    """One tracklet as the linker sees it. Times are absolute seconds, comparable across cameras.
+
+    ``identity`` is set for tracklets already in the gallery (fixed seeds); ``key`` identifies the tracklet to
+    the caller (e.g. ``(camera, track_id)``).
+    """
+
+    camera: str
+    t_start: float
+    t_end: float
+    feature: np.ndarray | None
+    key: object = None
+    identity: int | None = None
+    num_boxes: int = 1
+
+
+@dataclass
+class LinkResult:
+    """``identities[i]`` is the global id of ``sightings[i]``; ``new_identities`` the ids this linking created."""
+
+    identities: list[int]
+    new_identities: list[int] = field(default_factory=list)
+    merges: int = 0
+    blocked: int = 0
+
+
+def topology_active(topology: Topology | None) -> bool:
+    """A topology constrains linking only when it defines links (no links in cameras.yaml = no topology)."""
+    if topology is None:
+        return False
+    links = getattr(topology, "links", None)
+    return links is None or len(links) > 0
+
+
+class Constraints:
+    """The hard constraints between groups of sightings."""
+
+    def __init__(self, sightings: Sequence[Sighting], topology: Topology | None, cfg: LinkConfig) -> None:
+        self.s = sightings
+        self.topology = topology if (cfg.use_topology and topology_active(topology)) else None
+        self.tolerance = cfg.overlap_tolerance
+
+    def overlap(self, i: int, j: int) -> bool:
+        """Same camera and overlapping in time (beyond the tolerance)."""
+        a, b = self.s[i], self.s[j]
+        if a.camera != b.camera:
+            return False
+        return min(a.t_end, b.t_end) - max(a.t_start, b.t_start) > self.tolerance
+
+    def step_ok(self, i: int, j: int) -> bool:
+        """Whether a vehicle seen in ``i`` can next be seen in ``j`` (``i`` starts no later than ``j``)."""
+        a, b = self.s[i], self.s[j]
+        if a.camera == b.camera or self.topology is None:
+            return True
+        if not self.topology.connected(a.camera, b.camera):
+            return False
+        window = self.topology.travel_window(a.camera, b.camera)
+        if window is None:
+            return True
+        lo, hi = window
+        gap = max(0.0, b.t_start - a.t_end)
+        return lo - 1e-6 <= gap <= hi + 1e-6
+
+    def compatible(self, members_a: Sequence[int], members_b: Sequence[int]) -> bool:
+        """Whether groups ``a`` and ``b`` can be one vehicle."""
+        for i in members_a:
+            for j in members_b:
+                if self.overlap(i, j):
+                    return False
+        if self.topology is None:
+            return True
+        side = {i: 0 for i in members_a}
+        side.update({j: 1 for j in members_b})
+        route = sorted(side, key=lambda k: (self.s[k].t_start, self.s[k].t_end))
+        # only the steps the merge creates are checked: each group was feasible (or accepted) on its own
+        for p, q in zip(route, route[1:], strict=False):
+            if side[p] != side[q] and not self.step_ok(p, q):
+                return False
+        return True
+
+
+def _order_key(s: Sighting) -> tuple:
+    return (s.t_start, s.camera, str(s.key))
+
+
+def _normalised(features: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _number_new(sightings: Sequence[Sighting], groups: dict[int, list[int]], fixed: dict[int, int],
+                next_id: int) -> LinkResult:
+    """Give seeds their ids and new groups fresh ids in order of first appearance (stable across reruns)."""
+    identities = [0] * len(sightings)
+    new_groups = [g for g in groups if g not in fixed]
+    new_groups.sort(key=lambda g: min(_order_key(sightings[m]) for m in groups[g]))
+    new_ids = []
+    for g, members in groups.items():
+        if g in fixed:
+            for m in members:
+                identities[m] = fixed[g]
+    for offset, g in enumerate(new_groups):
+        gid = next_id + offset
+        new_ids.append(gid)
+        for m in groups[g]:
+            identities[m] = gid
+    return LinkResult(identities=identities, new_identities=new_ids)
+
+
+def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology: Topology | None = None,
+         next_id: int = 1, progress=None) -> LinkResult:
+    """Assign a global identity to every sighting (batch or online, per ``cfg.mode``).
+
+    Sightings with ``identity`` set keep it; new identities are numbered from ``next_id`` in order of first
+    appearance. A sighting without a feature gets an identity of its own.
+    """
+    cfg = cfg or LinkConfig()
+    if cfg.mode == "online":
+        return link_online(sightings, cfg, topology, next_id, progress)
+    return link_batch(sightings, cfg, topology, next_id, progress)
+
+
+def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,
+               next_id: int = 1, progress=None) -> LinkResult:
+    """Constrained average-linkage agglomerative clustering with seeds (see the module docstring)."""
+    n = len(sightings)
+    cons = Constraints(sightings, topology, cfg)
+    # initial groups: one per gallery identity (seed), one per new sighting
+    groups: dict[int, list[int]] = {}
+    fixed: dict[int, int] = {}
+    by_identity: dict[int, int] = {}
+    for i, s in enumerate(sightings):
+        if s.identity is not None:
+            g = by_identity.setdefault(int(s.identity), i)
+            groups.setdefault(g, []).append(i)
+            fixed[g] = int(s.identity)
+        else:
+            groups[i] = [i]
+    group_of = np.empty(n, dtype=np.int64)
+    for g, members in groups.items():
+        group_of[members] = g
+
+    with_feature = [i for i, s in enumerate(sightings) if s.feature is not None]
+    if len(with_feature) < 2:
+        return _number_new(sightings, groups, fixed, next_id)
+    feats = _normalised(np.vstack([np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]))
+    dense = _rerank_similarity(feats, cfg) if cfg.rerank else None
+    pos = {i: p for p, i in enumerate(with_feature)}
+
+    # per-group vector sums (average linkage as dot products of sums)
+    dim = feats.shape[1]
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for g, members in groups.items():
+        rows = [pos[m] for m in members if m in pos]
+        sums[g] = feats[rows].sum(axis=0) if rows else np.zeros(dim, np.float32)
+        counts[g] = len(rows)
+
+    def score(a: int, b: int) -> float:
+        if counts[a] == 0 or counts[b] == 0:
+            return -np.inf
+        if dense is not None:
+            ra = [pos[m] for m in groups[a] if m in pos]
+            rb = [pos[m] for m in groups[b] if m in pos]
+            return float(dense[np.ix_(ra, rb)].mean())
+        return float(sums[a] @ sums[b]) / (counts[a] * counts[b])
+
+    # candidate neighbour graph between groups
+    neighbours: dict[int, set[int]] = {g: set() for g in groups}
+    for p, q in _candidate_pairs(feats, dense, cfg):
+        ga, gb = int(group_of[with_feature[p]]), int(group_of[with_feature[q]])
+        if ga == gb or (ga in fixed and gb in fixed):
+            continue
+        neighbours[ga].add(gb)
+        neighbours[gb].add(ga)
+
+    version = dict.fromkeys(groups, 0)
+    heap: list[tuple[float, int, int, int, int]] = []
+
+    def push(a: int, b: int) -> None:
+        value = score(a, b)
+        if value >= cfg.threshold:
+            lo, hi = (a, b) if a < b else (b, a)
+            heapq.heappush(heap, (-value, lo, hi, version[lo], version[hi]))
+
+    for a, nbrs in neighbours.items():
+        for b in nbrs:
+            if a < b:
+                push(a, b)
+    merges = blocked = 0
+    total = len(heap)
+    while heap:
+        _, a, b, va, vb = heapq.heappop(heap)
+        if a not in groups or b not in groups or version[a] != va or version[b] != vb:
+            continue
+        if a in fixed and b in fixed:
+            continue
+        if not cons.compatible(groups[a], groups[b]):
+            blocked += 1
+            continue
+        keep, gone = (b, a) if b in fixed else (a, b)
+        groups[keep].extend(groups.pop(gone))
+        sums[keep] = sums[keep] + sums.pop(gone)
+        counts[keep] += counts.pop(gone)
+        version[keep] += 1
+        version.pop(gone)
+        merged = (neighbours.pop(gone) | neighbours[keep]) - {keep, gone}
+        neighbours[keep] = merged
+        for c in merged:
+            neighbours[c].discard(gone)
+            neighbours[c].add(keep)
+            if not (keep in fixed and c in fixed):
+                push(keep, c)
+        merges += 1
+        if progress is not None and merges % 256 == 0:
+            progress(merges, None, stage="link")
+    result = _number_new(sightings, groups, fixed, next_id)
+    result.merges, result.blocked = merges, blocked
+    if progress is not None:
+        progress(total, total, stage="link")
+    return result
+
+
+def _candidate_pairs(feats: np.ndarray, dense: np.ndarray | None, cfg: LinkConfig) -> list[tuple[int, int]]:
+    """Pairs (p, q), p < q, among each row's ``cfg.knn`` most similar rows whose similarity reaches the threshold."""
+    n = len(feats)
+    k = min(n, cfg.knn + 1)
+    if dense is not None:
+        order = np.argsort(-dense, axis=1)[:, :k]
+        sims = np.take_along_axis(dense, order, axis=1)
+    else:
+        import faiss
+
+        index = faiss.IndexFlatIP(feats.shape[1])
+        index.add(feats)
+        sims, order = index.search(feats, k)
+    pairs = set()
+    for p in range(n):
+        for q, s in zip(order[p], sims[p], strict=True):
+            q = int(q)
+            if q < 0 or q == p or s < cfg.threshold:
+                continue
+            pairs.add((min(p, q), max(p, q)))
+    return sorted(pairs)
+
+
+def _rerank_similarity(feats: np.ndarray, cfg: LinkConfig) -> np.ndarray:
+    """k-reciprocal re-ranked similarities (1 - Jaccard-blended distance) of all tracklets with each other."""
+    if len(feats) > cfg.rerank_max_tracklets:
+        raise ConfigError(
+            f"re-ranking {len(feats)} tracklets needs a dense {len(feats)}x{len(feats)} matrix "
+            f"(limit rerank_max_tracklets={cfg.rerank_max_tracklets})",
+            "set rerank: false or raise rerank_max_tracklets",
+        )
+    try:
+        from reid.evaluation.rerank import k_reciprocal_rerank
+    except ImportError as exc:  # the evaluation package is optional at this boundary
+        raise ConfigError("k-reciprocal re-ranking is not available in this installation", "set rerank: false") from exc
+    dist = k_reciprocal_rerank(feats, feats, k1=cfg.rerank_k1, k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
+    return (1.0 - np.asarray(dist, dtype=np.float32)).astype(np.float32)
+
+
+def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,
+                next_id: int = 1, progress=None) -> LinkResult:
+    """Attach sightings one at a time (time order) to the best compatible identity prototype, else a new one."""
+    cons = Constraints(sightings, topology, cfg)
+    identities: list[int | None] = [s.identity for s in sightings]
+    members: dict[int, list[int]] = {}
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    dim = next((np.asarray(s.feature).size for s in sightings if s.feature is not None), 0)
+    for i, s in enumerate(sightings):
+        if s.identity is None:
+            continue
+        gid = int(s.identity)
+        members.setdefault(gid, []).append(i)
+        sums.setdefault(gid, np.zeros(dim, np.float32))
+        counts.setdefault(gid, 0)
+        if s.feature is not None:
+            sums[gid] = sums[gid] + _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
+            counts[gid] += 1
+    order = sorted((i for i, s in enumerate(sightings) if s.identity is None), key=lambda i: _order_key(sightings[i]))
+    next_free = next_id
+    new_ids: list[int] = []
+    merges = blocked = 0
+    for done, i in enumerate(order):
+        s = sightings[i]
+        chosen = None
+        if s.feature is not None and members:
+            f = _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
+            ids = [g for g in members if counts[g] > 0]
+            if ids:
+                proto = np.vstack([sums[g] / counts[g] for g in ids])
+                scores = proto @ f
+                for idx in np.argsort(-scores):
+                    if scores[idx] < cfg.threshold:
+                        break
+                    g = ids[int(idx)]
+                    if cons.compatible(members[g], [i]):
+                        chosen = g
+                        break
+                    blocked += 1
+        if chosen is None:
+            chosen = next_free
+            next_free += 1
+            new_ids.append(chosen)
+            members[chosen], sums[chosen], counts[chosen] = [], np.zeros(dim, np.float32), 0
+        else:
+            merges += 1
+        identities[i] = chosen
+        members[chosen].append(i)
+        if s.feature is not None:
+            sums[chosen] = sums[chosen] + _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
+            counts[chosen] += 1
+        if progress is not None and done % 256 == 0:
+            progress(done, len(order), stage="link")
+    return LinkResult(identities=[int(g) for g in identities], new_identities=new_ids, merges=merges,
+                      blocked=blocked)
