@@ -1,0 +1,96 @@
+"""Joining the pieces of one vehicle's track that an occlusion broke apart inside one camera.
+
+Two tracklets ``a`` (earlier) and ``b`` (later) are one vehicle when all of these hold:
+- ``b`` starts after ``a`` ends, within ``max_gap`` seconds;
+- ``b`` starts near where ``a`` was heading: the distance from ``a``'s last centre moved on by its velocity
+  over the gap (or from the last centre itself, for a vehicle that stopped behind the occluder) to ``b``'s first
+  centre is at most ``max_distance`` times the size of ``a``'s last box;
+- their vectors' cosine similarity is at least ``min_similarity``.
+Candidate pairs are taken greedily, most similar first; each piece continues at most one earlier piece and is
+continued by at most one later piece, so chains a → b → c form one track with ``a``'s id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reid.video.config import RejoinConfig
+from reid.video.tracklets import TrackSummary, centre, normalise
+
+
+def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float) -> list[tuple[int, int]]:
+    """Pairs ``(earlier_id, later_id)`` to join, chosen greedily by similarity."""
+    candidates: list[tuple[float, int, int]] = []
+    usable = [s for s in summaries if s.tracklet.feature is not None]
+    for a in usable:
+        ta = a.tracklet
+        size = float(
+            np.sqrt(max(a.last_box[2] - a.last_box[0], 1.0) * max(a.last_box[3] - a.last_box[1], 1.0))
+        )
+        for b in usable:
+            tb = b.tracklet
+            if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame:
+                continue
+            gap_s = tb.first_time - ta.last_time
+            if gap_s <= 0 or gap_s > config.max_gap:
+                continue
+            gap_frames = tb.first_frame - ta.last_frame
+            start = centre(b.first_box)
+            moved = centre(a.last_box) + a.velocity * gap_frames
+            dist = min(np.linalg.norm(start - moved), np.linalg.norm(start - centre(a.last_box)))
+            if dist > config.max_distance * size:
+                continue
+            sim = float(np.dot(ta.feature, tb.feature))
+            if sim >= config.min_similarity:
+                candidates.append((sim, ta.track_id, tb.track_id))
+    candidates.sort(key=lambda c: -c[0])
+    has_next: set[int] = set()
+    has_prev: set[int] = set()
+    pairs = []
+    for _, a_id, b_id in candidates:
+        if a_id in has_next or b_id in has_prev:
+            continue
+        has_next.add(a_id)
+        has_prev.add(b_id)
+        pairs.append((a_id, b_id))
+    return pairs
+
+
+def rejoin(
+    summaries: list[TrackSummary], config: RejoinConfig, fps: float
+) -> tuple[list[TrackSummary], dict[int, int]]:
+    """Merge rejoined pieces. Returns the merged summaries and ``{track_id: surviving_id}`` for every id."""
+    mapping = {s.tracklet.track_id: s.tracklet.track_id for s in summaries}
+    if not config.enabled:
+        return summaries, mapping
+    pairs = rejoin_pairs(summaries, config, fps)
+    nxt = dict(pairs)
+    prev = {b: a for a, b in pairs}
+    by_id = {s.tracklet.track_id: s for s in summaries}
+    merged: list[TrackSummary] = []
+    for s in sorted(summaries, key=lambda s: s.tracklet.first_frame):
+        head = s.tracklet.track_id
+        if head in prev:
+            continue  # part of a chain started earlier
+        chain = [by_id[head]]
+        while chain[-1].tracklet.track_id in nxt:
+            chain.append(by_id[nxt[chain[-1].tracklet.track_id]])
+        for piece in chain:
+            mapping[piece.tracklet.track_id] = head
+        merged.append(_merge(chain) if len(chain) > 1 else s)
+    return merged, mapping
+
+
+def _merge(chain: list[TrackSummary]) -> TrackSummary:
+    first, last = chain[0], chain[-1]
+    t = first.tracklet
+    t.last_frame, t.last_time = last.tracklet.last_frame, last.tracklet.last_time
+    t.num_boxes = sum(p.tracklet.num_boxes for p in chain)
+    t.crop_paths = [path for p in chain for path in p.tracklet.crop_paths]
+    weights = [max(p.weight, 1e-6) for p in chain]
+    t.feature = normalise(sum(w * p.tracklet.feature for w, p in zip(weights, chain, strict=True)))
+    counts: dict[int, int] = {}
+    for p in chain:
+        counts[p.tracklet.cls] = counts.get(p.tracklet.cls, 0) + p.tracklet.num_boxes
+    t.cls = max(counts, key=counts.get)
+    return TrackSummary(t, first.first_box, last.last_box, last.velocity, float(sum(weights)))

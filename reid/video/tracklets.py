@@ -1,0 +1,155 @@
+"""From per-frame tracker output to tracklets: bounded state per live track, one vector per finished track.
+
+While a track is alive it holds counters, its first and last box, a velocity estimate and its best ``K``
+crops (:class:`reid.video.crops.BestCrops`) — nothing that grows with its length. A track that has not been
+seen for longer than the tracker keeps lost tracks is finished; finished tracks wait in a queue until enough
+crops are pending to fill an embedding batch, then all their crops are embedded together and each track gets
+one L2-normalised, quality-weighted mean vector. Embedding cost therefore grows with tracks × K, never with
+detections × frames.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from reid.types import Tracklet
+from reid.video.crops import BestCrops, KeptCrop
+
+
+class Embedder(Protocol):
+    """What tracklet embedding needs (``reid.models.inference.CropEmbedder`` provides it)."""
+
+    dim: int
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass
+class TrackState:
+    """Everything kept about one track (bounded: K crops plus a few numbers)."""
+
+    track_id: int
+    first_frame: int
+    first_time: float
+    first_box: np.ndarray
+    crops: BestCrops
+    last_frame: int = 0
+    last_time: float = 0.0
+    last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    last_step: int = 0
+    num_boxes: int = 0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, centre
+    classes: Counter = field(default_factory=Counter)
+
+    def observe(self, frame: int, t: float, box: np.ndarray, cls: int, step: int) -> None:
+        if self.num_boxes:
+            gap = max(frame - self.last_frame, 1)
+            v = (centre(box) - centre(self.last_box)) / gap
+            self.velocity = v if self.num_boxes == 1 else 0.7 * self.velocity + 0.3 * v
+        self.last_frame, self.last_time, self.last_box, self.last_step = frame, t, box.copy(), step
+        self.num_boxes += 1
+        self.classes[int(cls)] += 1
+
+
+@dataclass
+class TrackSummary:
+    """A finished track: the public :class:`Tracklet` plus what rejoining needs (boxes, velocity, weight)."""
+
+    tracklet: Tracklet
+    first_box: np.ndarray
+    last_box: np.ndarray
+    velocity: np.ndarray
+    weight: float  # sum of the kept crops' qualities (how much to trust its vector when merging)
+    crops: list[KeptCrop] = field(default_factory=list, repr=False)  # dropped once embedded
+
+
+def centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+
+
+class TrackletAccumulator:
+    """Feeds tracker rows in, hands finished :class:`TrackSummary` values out."""
+
+    def __init__(self, camera: str, crops_per_track: int, lost_steps: int, time_offset: float = 0.0) -> None:
+        self.camera = camera
+        self.k = crops_per_track
+        self.lost_steps = lost_steps
+        self.time_offset = time_offset
+        self.live: dict[int, TrackState] = {}
+        self.step = 0
+
+    def update(
+        self, frame_index: int, t: float, image: np.ndarray, rows: np.ndarray, boxes: np.ndarray
+    ) -> None:
+        """One processed frame: ``rows`` from :class:`CameraTracker`, ``boxes`` the (M, 4) boxes to record."""
+        self.step += 1
+        for row, box in zip(rows, boxes, strict=True):
+            tid = int(row[4])
+            state = self.live.get(tid)
+            if state is None:
+                state = self.live[tid] = TrackState(tid, frame_index, t, box.copy(), BestCrops(self.k))
+            state.observe(frame_index, t, box, int(row[6]), self.step)
+            state.crops.offer(image, box, float(row[5]), frame_index)
+
+    def pop_finished(self, final: bool = False) -> list[TrackSummary]:
+        """Tracks unseen for longer than the tracker keeps lost tracks (all of them when ``final``)."""
+        done = [tid for tid, s in self.live.items() if final or self.step - s.last_step > self.lost_steps]
+        return [self._summarise(self.live.pop(tid)) for tid in sorted(done)]
+
+    def _summarise(self, s: TrackState) -> TrackSummary:
+        kept = s.crops.items()
+        tracklet = Tracklet(
+            camera=self.camera,
+            track_id=s.track_id,
+            cls=s.classes.most_common(1)[0][0],
+            first_frame=s.first_frame,
+            last_frame=s.last_frame,
+            first_time=s.first_time + self.time_offset,
+            last_time=s.last_time + self.time_offset,
+            num_boxes=s.num_boxes,
+        )
+        weight = float(sum(c.quality for c in kept))
+        return TrackSummary(tracklet, s.first_box, s.last_box, s.velocity, weight, kept)
+
+
+def embed_summaries(summaries: list[TrackSummary], embedder: Embedder, batch_size: int = 64) -> None:
+    """Give each summary one L2-normalised quality-weighted mean vector; crops are released afterwards."""
+    crops = [c for s in summaries for c in s.crops]
+    if not crops:
+        return
+    vectors = []
+    for start in range(0, len(crops), batch_size):
+        vectors.append(
+            np.asarray(embedder.embed([c.image for c in crops[start : start + batch_size]]), np.float32)
+        )
+    matrix = np.concatenate(vectors, axis=0)
+    pos = 0
+    for s in summaries:
+        n = len(s.crops)
+        if n:
+            q = np.array([max(c.quality, 1e-6) for c in s.crops], np.float32)
+            mean = (matrix[pos : pos + n] * q[:, None]).sum(axis=0)
+            s.tracklet.feature = normalise(mean)
+            pos += n
+        s.crops = []
+
+
+def normalise(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)
+
+
+def save_crops(summary: TrackSummary, folder: Path) -> None:
+    """Write the kept crops as JPEGs under ``folder`` and record their paths on the tracklet."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for rank, crop in enumerate(summary.crops):
+        path = folder / f"{crop.frame + 1:06d}_{rank}.jpg"
+        cv2.imwrite(str(path), crop.image)
+        summary.tracklet.crop_paths.append(str(path))
