@@ -32,6 +32,8 @@ CONFIG_SCHEMAS: dict[str, str] = {
     "synth": "reid.synth.config:SynthConfig",
     "cameras": "reid.cameras:CamerasConfig",
     "link": "reid.gallery.config:LinkConfig",
+    "track": "reid.video.config:TrackConfig",
+    "tracker": "reid.video.config:TrackerConfig",
 }
 
 
