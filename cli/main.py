@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import doctor
+from . import doctor, synth
 from .common import print_error, state
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ def main(
 
 
 app.command(name="doctor")(doctor.doctor)
+app.add_typer(synth.app, name="synth")
 
 
 def run() -> None:
