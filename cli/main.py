@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import doctor, synth
+from . import doctor, synth, track
 from .common import print_error, state
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ def main(
 
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(synth.app, name="synth")
+app.command(name="track")(track.track)
 
 
 def run() -> None:

@@ -57,6 +57,7 @@ class MotionConfig(ConfigModel):
     learning_rate: float = Field(
         0.002, gt=0, le=1, description="background update rate per frame (slow: vehicles are not absorbed)"
     )
+    static_frames: int = Field(30, ge=1, description="frames after which a still blob becomes background")
 
 
 class RejoinConfig(ConfigModel):
@@ -98,7 +99,9 @@ class TrackConfig(ConfigModel):
     det_batch_size: int = Field(8, ge=1, description="frames per detector call")
     embed_batch_size: int = Field(64, ge=1, description="crops per embedding call")
     device: str = "auto"
+    embed: bool = Field(True, description="embed tracklets with the re-ID network (false: tracking only)")
     reid_weights: str | None = Field(None, description="a `reid train` checkpoint; none = ImageNet backbone")
+    reid_arch: str = Field("resnet50", description="ImageNet backbone used when reid_weights is not set")
     save_crops: bool = False
     save_video: bool = False
     trail: int = Field(

@@ -95,7 +95,9 @@ class MotionDetector:
     The background model starts from the per-pixel median of the first call's frames (the pipeline passes a
     batch), so vehicles present at the start do not leave "ghosts" behind when they drive off, and then learns
     at a fixed slow ``learning_rate`` so a vehicle's uniform paint is not absorbed into the background while it
-    passes. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution.
+    passes. A pixel that stays foreground for more than ``static_frames`` frames is copied into the background
+    at once: that removes ghosts (the background revealed where a vehicle stood at the start) and vehicles that
+    park, which a motion detector should not report anyway. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution.
     The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged noise blob
     low), which gives ByteTrack's two-threshold association something meaningful to work with.
     """
@@ -108,6 +110,7 @@ class MotionDetector:
         history: int = 500,
         var_threshold: float = 24.0,
         learning_rate: float = 0.002,
+        static_frames: int = 30,
         class_name: str = "car",
     ) -> None:
         import cv2
@@ -116,16 +119,34 @@ class MotionDetector:
         self.cls = COCO_IDS[class_name]
         self.min_area, self.max_area, self.max_aspect = min_area, max_area, max_aspect
         self.learning_rate = learning_rate
-        self._bg = cv2.createBackgroundSubtractorMOG2(history=history, varThreshold=var_threshold, detectShadows=True)
+        self._bg = cv2.createBackgroundSubtractorMOG2(
+            history=history, varThreshold=var_threshold, detectShadows=True
+        )
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
         self._initialised = False
+        self.static_frames = static_frames
+        self._age: np.ndarray | None = None
 
     def _initialise(self, frames: Sequence[np.ndarray]) -> None:
         sample = list(frames)[:: max(1, len(frames) // 16)]
         median = np.median(np.stack(sample), axis=0).astype(np.uint8) if len(sample) > 1 else sample[0]
         self._bg.apply(median, learningRate=1.0)
         self._initialised = True
+
+    def _absorb_static(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Count how long each pixel has been foreground; copy long-static pixels into the background model."""
+        if self._age is None or self._age.shape != mask.shape:
+            self._age = np.zeros(mask.shape, np.uint16)
+        fg = mask > 0
+        self._age[fg] += 1
+        self._age[~fg] = 0
+        static = self._age > self.static_frames
+        if static.any():
+            background = self._bg.getBackgroundImage()
+            background[static] = frame[static]
+            self._bg.apply(background, learningRate=1.0)  # restart the model from the corrected background
+            self._age[static] = 0
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if frames and not self._initialised:
@@ -137,6 +158,7 @@ class MotionDetector:
 
         mask = self._bg.apply(frame, learningRate=self.learning_rate)
         _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)  # shadows are 127 in MOG2's mask
+        self._absorb_static(frame, mask)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -179,6 +201,7 @@ def _build_motion(config: Any) -> Detector:
         history=m.history,
         var_threshold=m.var_threshold,
         learning_rate=m.learning_rate,
+        static_frames=m.static_frames,
     )
 
 

@@ -233,6 +233,28 @@ def track_video(
     )
 
 
+def load_embedder(config: TrackConfig) -> Embedder | None:
+    """The re-ID network the config asks for: a ``reid train`` checkpoint, else the ImageNet backbone.
+
+    Offline without cached ImageNet weights this raises a :class:`reid.errors.WeightsError` that names
+    ``--reid-weights``. Returns None when ``config.embed`` is false (tracking only).
+    """
+    if not config.embed:
+        return None
+    from reid.models.inference import CropEmbedder
+
+    if config.reid_weights:
+        from reid.io import require_file
+
+        require_file(config.reid_weights, "re-ID checkpoint", "--reid-weights")
+        return CropEmbedder.from_checkpoint(
+            config.reid_weights, device=config.device, batch_size=config.embed_batch_size
+        )
+    return CropEmbedder.from_imagenet(
+        config.reid_arch, device=config.device, batch_size=config.embed_batch_size
+    )
+
+
 def _matched_boxes(rows: np.ndarray, dets: Any) -> np.ndarray:
     """The detector's box for each tracker row (the tracker's own box is Kalman-smoothed)."""
     boxes = rows[:, :4].copy()

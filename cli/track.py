@@ -1,0 +1,157 @@
+"""``reid track SOURCE``: detect, track and embed the vehicles of one camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import ConfigOpt, SetOpt
+
+
+def track(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A video file, a folder of frames, an RTSP/HTTP URL, or a webcam index (0, 1, ...)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (refused if not empty, see --overwrite).")
+    ] = Path("runs/track"),
+    detector: Annotated[
+        str | None,
+        typer.Option("--detector", help="yolo (default) or motion (background subtraction, fixed cameras)."),
+    ] = None,
+    det_weights: Annotated[
+        str | None, typer.Option("--det-weights", help="Ultralytics detector weights (.pt) or model .yaml.")
+    ] = None,
+    conf: Annotated[float | None, typer.Option("--conf", help="Detector confidence threshold.")] = None,
+    iou: Annotated[float | None, typer.Option("--iou", help="Detector NMS IoU threshold.")] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Detector input size in pixels.")] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="Comma-separated class names to keep (default: car,motorcycle,bus,truck)."
+        ),
+    ] = None,
+    tracker: Annotated[
+        str | None, typer.Option("--tracker", help="bytetrack (default), botsort, or a tracker YAML file.")
+    ] = None,
+    reid_weights: Annotated[
+        str | None,
+        typer.Option("--reid-weights", help="Checkpoint from 'reid train' (default: the ImageNet backbone)."),
+    ] = None,
+    no_reid: Annotated[bool, typer.Option("--no-reid", help="Track only: do not embed tracklets.")] = False,
+    vid_stride: Annotated[int | None, typer.Option("--vid-stride", help="Process every n-th frame.")] = None,
+    save_crops: Annotated[bool, typer.Option("--save-crops", help="Save each track's kept crops.")] = False,
+    save_video: Annotated[bool, typer.Option("--save-video", help="Write an annotated video.")] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")
+    ] = None,
+    camera: Annotated[
+        str | None, typer.Option("--camera", help="Camera name in the outputs (default: the file stem).")
+    ] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Write into a non-empty --out folder.")
+    ] = False,
+) -> None:
+    """Track the vehicles of one camera and summarise each track by one re-ID vector.
+
+    Writes mot/<camera>.txt (MOTChallenge), tracklets.jsonl, status.json and, when asked, crops/<camera>/<id>/
+    and video/<camera>.mp4 under --out. Flags override --config (a YAML of kind 'track', see configs/track.yaml)
+    and --set.
+    """
+    from reid.errors import InputError
+    from reid.io import prepare_output_dir
+    from reid.video.config import TrackConfig
+    from reid.video.sources import is_camera_folder, open_source
+
+    from .common import console, err_console, load_command_config, progress, progress_callback
+
+    flags = {
+        "detector": detector,
+        "det_weights": det_weights,
+        "conf": conf,
+        "iou": iou,
+        "imgsz": imgsz,
+        "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None,
+        "tracker": tracker,
+        "reid_weights": reid_weights,
+        "vid_stride": vid_stride,
+        "device": device,
+    }
+    overrides = list(sets or []) + [f"{k}={_yaml(v)}" for k, v in flags.items() if v is not None]
+    if no_reid:
+        overrides.append("embed=false")
+    if save_crops:
+        overrides.append("save_crops=true")
+    if save_video:
+        overrides.append("save_video=true")
+    cfg = load_command_config(TrackConfig, config, overrides)
+
+    source_path = Path(source).expanduser()
+    if source_path.is_dir() and is_camera_folder(source_path):
+        # --- folder of cameras: the cross-camera stage (reid.multicam) handles this mode ---
+        raise InputError(
+            f"folder of cameras: {source_path} holds videos or subfolders, not image frames",
+            "multi-camera tracking is not available in this build; pass one video or one folder of frames",
+        )
+
+    src = open_source(source, cfg.vid_stride, cfg.fps, cfg.reconnects)
+    name = camera or src.camera
+    from reid.video.pipeline import load_embedder, track_video
+
+    embedder = load_embedder(cfg)
+    out_dir = prepare_output_dir(out, overwrite)
+    (out_dir / "config.yaml").write_text(_dump(cfg), encoding="utf-8")
+    with progress() as bar:
+        callback = progress_callback(bar, f"tracking {name}", src.expected_outputs)
+        result = track_video(src, name, cfg, embedder, out_dir, progress=callback)
+
+    _render(console, result, out_dir, cfg)
+    if result.incomplete:
+        err_console.print(
+            f"[bold yellow]warning:[/] {result.warning} (status.json marks this camera incomplete)"
+        )
+
+
+def _yaml(value: object) -> str:
+    import json
+
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _dump(cfg: object) -> str:
+    from reid.config import config_to_yaml
+
+    return "kind: track\n" + config_to_yaml(cfg)  # type: ignore[arg-type]
+
+
+def _render(console, result, out_dir: Path, cfg) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"camera {result.camera}: {len(result.tracklets)} tracklets", show_lines=False)
+    for col in ("id", "class", "first frame", "last frame", "seconds", "boxes", "vector"):
+        table.add_column(col, justify="right" if col not in ("class", "vector") else "left")
+    for t in result.tracklets[:50]:
+        table.add_row(
+            str(t.track_id),
+            result.class_names.get(t.cls, str(t.cls)),
+            str(t.first_frame + 1),
+            str(t.last_frame + 1),
+            f"{t.last_time - t.first_time:.1f}",
+            str(t.num_boxes),
+            "yes" if t.feature is not None else "-",
+        )
+    if len(result.tracklets) > 50:
+        table.add_row("...", f"{len(result.tracklets) - 50} more", "", "", "", "", "")
+    console.print(table)
+    console.print(
+        f"{result.frames} frames at {result.processing_fps:.1f} fps; {len(result.rejoined)} pieces rejoined; "
+        f"MOT: {result.mot_path}" + (f"; video: {result.video_path}" if result.video_path else "")
+    )
+    console.print(f"outputs in {out_dir} ({'incomplete' if result.incomplete else 'complete'})")
