@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import doctor, synth, track
+from . import doctor, gallery, synth, track
 from .common import print_error, state
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ def main(
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(synth.app, name="synth")
 app.command(name="track")(track.track)
+app.add_typer(gallery.app, name="gallery")
 
 
 def run() -> None:

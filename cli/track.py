@@ -58,6 +58,25 @@ def track(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Write into a non-empty --out folder.")
     ] = False,
+    gallery: Annotated[
+        Path | None,
+        typer.Option("--gallery", help="Folder of cameras: gallery to link against and extend (default: <out>/gallery)."),
+    ] = None,
+    link_threshold: Annotated[
+        float | None,
+        typer.Option("--link-threshold", help="Folder of cameras: cosine similarity needed to link (see 'reid gallery calibrate')."),
+    ] = None,
+    link_config: Annotated[
+        Path | None, typer.Option("--link-config", help="Folder of cameras: linking YAML of kind 'link' (configs/link.yaml).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Folder of cameras: camera processes (default: min(cameras, cores); 1 on a GPU)."),
+    ] = None,
+    cameras_yaml: Annotated[
+        Path | None,
+        typer.Option("--cameras-yaml", help="Folder of cameras: fps, start times and topology (default: SOURCE/cameras.yaml)."),
+    ] = None,
 ) -> None:
     """Track the vehicles of one camera and summarise each track by one re-ID vector.
 
@@ -65,7 +84,6 @@ def track(
     and video/<camera>.mp4 under --out. Flags override --config (a YAML of kind 'track', see configs/track.yaml)
     and --set.
     """
-    from reid.errors import InputError
     from reid.io import prepare_output_dir
     from reid.video.config import TrackConfig
     from reid.video.sources import is_camera_folder, open_source
@@ -96,10 +114,11 @@ def track(
     source_path = Path(source).expanduser()
     if source_path.is_dir() and is_camera_folder(source_path):
         # --- folder of cameras: the cross-camera stage (reid.multicam) handles this mode ---
-        raise InputError(
-            f"folder of cameras: {source_path} holds videos or subfolders, not image frames",
-            "multi-camera tracking is not available in this build; pass one video or one folder of frames",
-        )
+        from .multicam import track_camera_folder
+
+        track_camera_folder(source_path, out, cfg, overwrite, gallery, link_threshold, link_config, workers,
+                            cameras_yaml)
+        return
 
     src = open_source(source, cfg.vid_stride, cfg.fps, cfg.reconnects)
     name = camera or src.camera

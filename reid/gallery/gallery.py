@@ -44,11 +44,12 @@ class Gallery:
     # -- open ---------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | Path, embedder: str | None = None, dim: int | None = None,
-             cfg: IndexConfig | None = None, create: bool = True) -> Gallery:
+             cfg: IndexConfig | None = None, create: bool = True, weights: str | None = None) -> Gallery:
         """Open the gallery in folder ``root`` (creating it when ``create``), checking it matches the network.
 
         ``embedder`` is the embedding network's identity (``CropEmbedder.identity``) and ``dim`` its output
-        dimension; either is checked against what the gallery recorded when it was first written.
+        dimension; either is checked against what the gallery recorded when it was first written. ``weights``
+        (the checkpoint path) is remembered so that ``reid gallery search`` can find the network by itself.
         """
         root = Path(root)
         cfg = cfg or IndexConfig()
@@ -57,6 +58,8 @@ class Gallery:
         db = root / DB_NAME
         if not db.exists():
             if not create:
+                if not root.exists():
+                    raise GalleryError(f"gallery folder {root} does not exist", "check --gallery")
                 raise GalleryError(f"{root} is not a reid gallery (no {DB_NAME})", "check --gallery")
             if root.is_dir() and any(p.name != INDEX_NAME for p in root.iterdir()):
                 raise GalleryError(
@@ -83,6 +86,8 @@ class Gallery:
             updates["embedder"] = embedder
         if dim is not None and "dim" not in meta:
             updates["dim"] = str(dim)
+        if weights is not None and "weights" not in meta:
+            updates["weights"] = str(Path(weights).resolve())
         if updates:
             store.set_meta(updates)
         gallery._load_index()
@@ -175,6 +180,7 @@ class Gallery:
             "format": f"{meta.get('format')} v{meta.get('version')}",
             "embedder": meta.get("embedder", "-"),
             "dim": meta.get("dim", "-"),
+            "weights": meta.get("weights", "-"),
             **counts,
             "index": self.index.kind if self.index is not None else "none",
             "index_vectors": self.index.ntotal if self.index is not None else 0,

@@ -81,13 +81,14 @@ class MultiCamResult:
 
 
 def build_embedder(config: Any):
-    """The tracklet embedder named by a :class:`reid.video.config.TrackConfig` (checkpoint, else ImageNet)."""
-    from reid.models.inference import CropEmbedder
+    """The tracklet embedder of a :class:`reid.video.config.TrackConfig`; linking needs vectors, so
+    tracking without embedding is refused here."""
+    from reid.video.pipeline import load_embedder
 
-    if config.reid_weights:
-        return CropEmbedder.from_checkpoint(config.reid_weights, device=config.device,
-                                            batch_size=config.embed_batch_size)
-    return CropEmbedder.from_imagenet("resnet50", device=config.device, batch_size=config.embed_batch_size)
+    if not getattr(config, "embed", True):
+        raise ConfigError("linking cameras needs tracklet vectors, but embedding is switched off",
+                          "drop --no-reid (or embed=false) for a folder of cameras")
+    return load_embedder(config)
 
 
 # ------------------------------------------------------------------------------------------ one camera
@@ -224,7 +225,9 @@ def run_camera_folder(
     # refuse a foreign gallery before hours of tracking, not after
     from reid.gallery.gallery import Gallery
 
-    Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index).close()
+    weights = getattr(embedder, "meta", {}).get("weights")
+    Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
+                 weights=weights).close()
 
     start_times = {c.name: (cameras_cfg.cameras[c.name].start_time
                             if cameras_cfg is not None and c.name in cameras_cfg.cameras else 0.0)
@@ -358,7 +361,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
                     rows.append(StoredTracklet(
                         row_id=-1, camera=t.camera, track_id=t.track_id, cls=t.cls, first_frame=t.first_frame,
                         last_frame=t.last_frame, t_start=t.first_time, t_end=t.last_time, num_boxes=t.num_boxes,
-                        identity=gid, run=key, crops=[_rel(p, out) for p in t.crop_paths], feature=t.feature))
+                        identity=gid, run=key, crops=[str(Path(p).resolve()) for p in t.crop_paths],
+                        feature=t.feature))
             cams_info = {r.name: {"fps": r.fps, "start_time": r.start_time} for r in runs}
             gallery.add_run(key, str(source), cams_info, rows, result.new_identities)
             if progress is not None:
