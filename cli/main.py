@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from . import doctor, gallery, synth, track
+from . import eval as eval_cmd
 from .common import print_error, state
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ app.command(name="doctor")(doctor.doctor)
 app.add_typer(synth.app, name="synth")
 app.command(name="track")(track.track)
 app.add_typer(gallery.app, name="gallery")
+app.add_typer(eval_cmd.app, name="eval")
 
 
 def run() -> None:

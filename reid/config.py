@@ -34,6 +34,7 @@ CONFIG_SCHEMAS: dict[str, str] = {
     "link": "reid.gallery.config:LinkConfig",
     "track": "reid.video.config:TrackConfig",
     "tracker": "reid.video.config:TrackerConfig",
+    "eval": "reid.evaluation.config:EvalConfig",
 }
 
 

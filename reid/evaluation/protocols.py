@@ -8,7 +8,8 @@
 
 A query whose identity has no image left in its gallery (after removals) has no defined AP. It is excluded
 from every metric and counted in ``num_excluded`` (and its index listed in ``excluded``), never dropped
-silently. All metric values are percentages. ``docs/protocols.md`` explains why the two VehicleID protocols
+silently. All metric values are percentages. Keys starting with ``_`` hold per-query arrays (for the
+rank-list pictures) and are dropped before results are written as JSON. ``docs/protocols.md`` explains why the two VehicleID protocols
 give different numbers.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 from reid.errors import InputError
 from reid.evaluation.metrics import (
     PositiveRanks,
+    average_precision,
     cmc,
     mean_average_precision,
     mean_inp,
@@ -31,9 +33,11 @@ from reid.evaluation.ranking import (
     Progress,
     SimilarityFn,
     check_features,
+    count_single_ranks,
     dot_similarity,
     group_by_label,
     positive_ranks,
+    ranks_in_row,
 )
 
 PROTOCOLS: tuple[str, ...] = ("paper", "gallery", "veri")
@@ -67,6 +71,15 @@ def _evaluate(
             "check that query and gallery come from the same dataset and split",
         )
     return summarize(pr.select(has), ks, minp), excluded
+
+
+def per_query_ap(pr: PositiveRanks) -> np.ndarray:
+    """(Q,) AP of each query, NaN for a query without positive (for picking the worst queries to show)."""
+    out = np.full(pr.num_queries, np.nan)
+    has = pr.num_positives > 0
+    if has.any():
+        out[has] = average_precision(pr.select(has))
+    return out
 
 
 def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
@@ -105,21 +118,9 @@ def paper_protocol(
     "num_ids": M, "excluded": [indices]}``: ``rank{k}`` is Recall@K; images whose identity has no other image
     cannot be queries and are excluded. ``similarity`` replaces the cosine similarity (re-ranking uses it).
     """
-    ks = _check_ks(ks)
-    feats = check_features(features)
-    labels = _labels(labels, len(feats))
-    positives, removed = paper_positive_lists(labels)
-    sim = similarity or dot_similarity(feats, feats)
-    pr = positive_ranks(sim, len(feats), positives, removed, block_size=block_size, progress=progress)
-    metrics, excluded = _evaluate(pr, ks)
-    return {
-        **metrics,
-        "num_queries": int(len(feats) - len(excluded)),
-        "num_excluded": int(len(excluded)),
-        "num_images": int(len(feats)),
-        "num_ids": int(len(np.unique(labels))),
-        "excluded": excluded.tolist(),
-    }
+    return evaluate_test_list(
+        features, labels, ("paper",), ks=ks, similarity=similarity, block_size=block_size, progress=progress
+    )["paper"]
 
 
 def draw_gallery(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -147,57 +148,165 @@ def gallery_protocol(
     population standard deviation over draws. Identities with a single image only ever appear in the
     gallery (as distractors); every query has exactly one correct gallery image.
     """
+    return evaluate_test_list(
+        features,
+        labels,
+        ("gallery",),
+        ks=ks,
+        repeats=repeats,
+        seed=seed,
+        similarity=similarity,
+        block_size=block_size,
+        progress=progress,
+    )["gallery"]
+
+
+def evaluate_test_list(
+    features: np.ndarray,
+    labels: np.ndarray,
+    protocols: Sequence[str] = ("paper", "gallery"),
+    ks: Sequence[int] = (1, 5),
+    repeats: int = 10,
+    seed: int = 0,
+    similarity: SimilarityFn | None = None,
+    block_size: int = 1024,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The paper and gallery protocols on one test list (VehicleID) with one similarity pass.
+
+    Both protocols only ever compare images of the same list, so each block of all-vs-all similarities is
+    computed once and serves the paper protocol and every gallery draw: the cost of ``both`` is about that
+    of one. Returns ``{"paper": {...}, "gallery": {...}}`` with the keys described in :func:`paper_protocol`
+    and :func:`gallery_protocol`.
+    """
+    unknown = [p for p in protocols if p not in ("paper", "gallery")]
+    if unknown or not protocols:
+        raise InputError(f"unknown protocol {unknown[0] if unknown else ''!r}", "valid: paper, gallery, both")
     ks = _check_ks(ks)
     if repeats < 1:
         raise InputError(f"repeats must be at least 1, got {repeats}", "check --repeats")
+    if block_size < 1:
+        raise InputError(f"block size must be at least 1, got {block_size}")
     feats = check_features(features)
-    labels = _labels(labels, len(feats))
-    rng = np.random.default_rng(seed)
-    full = similarity or dot_similarity(feats, feats)
-    runs: list[dict[str, float]] = []
-    num_queries = 0
-    gallery = np.zeros(0, dtype=np.int64)
-    for r in range(repeats):
-        gallery = draw_gallery(labels, rng)
-        is_gallery = np.zeros(len(feats), dtype=bool)
-        is_gallery[gallery] = True
-        queries = np.flatnonzero(~is_gallery)
-        if len(queries) == 0:
+    n = len(feats)
+    labels = _labels(labels, n)
+    sim = similarity or dot_similarity(feats, feats)
+    do_paper, do_gallery = "paper" in protocols, "gallery" in protocols
+
+    if do_paper:
+        positives, _ = paper_positive_lists(labels)
+        paper_ranks: list[np.ndarray] = [np.zeros(0, np.int64)] * n
+    if do_gallery:
+        rng = np.random.default_rng(seed)
+        galleries = [draw_gallery(labels, rng) for _ in range(repeats)]
+        is_gallery = np.zeros((repeats, n), dtype=bool)
+        target = np.empty((repeats, n), dtype=np.int64)  # column of each image's identity in draw r's gallery
+        uniq, inverse = np.unique(labels, return_inverse=True)
+        for r, g in enumerate(galleries):
+            is_gallery[r, g] = True
+            column_of_label = np.empty(len(uniq), dtype=np.int64)
+            column_of_label[inverse[g]] = np.arange(len(g))
+            target[r] = column_of_label[inverse]
+        if (~is_gallery).sum(axis=1).min() == 0:
             raise InputError(
                 "every identity has a single image, so the gallery protocol has no queries",
                 "use the paper protocol or a list with several images per identity",
             )
-        column_of_label = dict(zip(labels[gallery].tolist(), range(len(gallery)), strict=True))
-        pos = np.array([column_of_label[lab] for lab in labels[queries].tolist()], dtype=np.int64)
-        positives = Csr(np.arange(len(queries) + 1, dtype=np.int64), pos)
+        gallery_ranks = np.full((repeats, n), -1, dtype=np.int64)
 
-        def block(
-            rows: np.ndarray, queries: np.ndarray = queries, gallery: np.ndarray = gallery
-        ) -> np.ndarray:
-            return full(queries[rows])[:, gallery]
+    for start in range(0, n, block_size):
+        rows = np.arange(start, min(n, start + block_size))
+        block = np.array(sim(rows), dtype=np.float32, copy=True)
+        if do_gallery:
+            _gallery_block(block, rows, galleries, is_gallery, target, gallery_ranks)
+        if do_paper:
+            block[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
+            for i, q in enumerate(rows.tolist()):
+                pos = positives.row(q)
+                if len(pos):
+                    paper_ranks[q] = np.sort(ranks_in_row(block[i], pos))
+        if progress is not None:
+            progress(int(rows[-1]) + 1, n)
 
-        def step(done: int, total: int | None = None, r: int = r) -> None:
-            if progress is not None:
-                progress(r * len(feats) + done, repeats * len(feats))
-
-        pr = positive_ranks(block, len(queries), positives, None, block_size=block_size, progress=step)
-        runs.append(summarize(pr, ks))
-        num_queries = len(queries)
-    out: dict[str, Any] = {}
-    for key in runs[0]:
-        values = np.array([run[key] for run in runs])
-        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
-    out.update(
-        repeats=int(repeats),
-        seed=int(seed),
-        num_queries=int(num_queries),
-        num_gallery=int(len(gallery)),
-        num_excluded=0,
-        num_images=int(len(feats)),
-        num_ids=int(len(np.unique(labels))),
-        runs=runs,
-    )
+    out: dict[str, dict[str, Any]] = {}
+    num_ids = int(len(np.unique(labels)))
+    if do_paper:
+        pr = PositiveRanks.from_lists(paper_ranks)
+        metrics, excluded = _evaluate(pr, ks)
+        out["paper"] = {
+            **metrics,
+            "num_queries": int(n - len(excluded)),
+            "num_excluded": int(len(excluded)),
+            "num_images": n,
+            "num_ids": num_ids,
+            "excluded": excluded.tolist(),
+            "_per_query_ap": per_query_ap(pr),
+        }
+    if do_gallery:
+        runs = []
+        for r in range(repeats):
+            queries = ~is_gallery[r]
+            ranks = gallery_ranks[r, queries]
+            runs.append(summarize(PositiveRanks(ranks, np.arange(len(ranks) + 1)), ks))
+        summary: dict[str, Any] = {}
+        for key in runs[0]:
+            values = np.array([run[key] for run in runs])
+            summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+        summary.update(
+            repeats=int(repeats),
+            seed=int(seed),
+            num_queries=int(n - len(galleries[0])),
+            num_gallery=int(len(galleries[0])),
+            num_excluded=0,
+            num_images=n,
+            num_ids=num_ids,
+            runs=runs,
+            _per_query_ap=np.where(is_gallery[0], np.nan, 1.0 / (np.maximum(gallery_ranks[0], 0) + 1.0)),
+            _gallery=galleries[0],
+        )
+        out["gallery"] = summary
     return out
+
+
+def _gallery_block(
+    block: np.ndarray,
+    rows: np.ndarray,
+    galleries: list[np.ndarray],
+    is_gallery: np.ndarray,
+    target: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Ranks of the correct gallery image for the query rows of one block, for every gallery draw.
+
+    Only gallery items at least as similar as the correct one can rank above it. When those "candidates"
+    are a small part of the block (any useful model), they are found once and every draw counts only them;
+    otherwise (near-random features) each draw gathers its gallery columns and counts with one comparison.
+    Both give the exact rank under the tie rule (equal similarity: smaller gallery index first).
+    """
+    b = len(rows)
+    local_rows = np.arange(b)
+    # The correct item of image q in draw r is column target[r, q] of gallery r, i.e. image galleries[r][...].
+    correct = np.stack([g[target[r, rows]] for r, g in enumerate(galleries)])  # (R, B) image indices
+    t = block[local_rows[None, :], correct]  # (R, B) similarity of the correct item
+    t_min = t.min(axis=0)
+    mask = block >= t_min[:, None]
+    if np.count_nonzero(mask) * 8 > mask.size:
+        for r, g in enumerate(galleries):
+            local = np.flatnonzero(~is_gallery[r, rows])
+            if len(local):
+                sub = np.take(block, g, axis=1)[local]
+                out[r, rows[local]] = count_single_ranks(sub, target[r, rows[local]])
+        return
+    flat = np.flatnonzero(mask)
+    cand_row, cand_col = np.divmod(flat, block.shape[1])
+    cand_val = block[cand_row, cand_col]
+    for r in range(len(galleries)):
+        query = ~is_gallery[r, rows]
+        in_gallery = is_gallery[r, cand_col]
+        tr = t[r, cand_row]
+        above = in_gallery & ((cand_val > tr) | ((cand_val == tr) & (cand_col < correct[r, cand_row])))
+        counts = np.bincount(cand_row[above], minlength=b)
+        out[r, rows[query]] = counts[query]
 
 
 def veri_lists(
@@ -206,7 +315,10 @@ def veri_lists(
     gallery_labels: np.ndarray,
     gallery_cameras: np.ndarray,
 ) -> tuple[Csr, Csr]:
-    """Positives (same identity, other camera) and removed items (same identity, same camera) per query."""
+    """Positives (same identity, other camera) and removed items (same identity, same camera) per query.
+
+    A camera of -1 means unknown: nothing is removed for it (a folder or CSV dataset without cameras).
+    """
     _, order, starts = group_by_label(gallery_labels)
     uniq = np.unique(gallery_labels)
     pos_rows: list[np.ndarray] = []
@@ -216,7 +328,7 @@ def veri_lists(
         i = int(np.searchsorted(uniq, lab))
         if i < len(uniq) and uniq[i] == lab:
             members = order[starts[i] : starts[i + 1]]
-            same_cam = gallery_cameras[members] == cam
+            same_cam = (gallery_cameras[members] == cam) & (cam >= 0)
             pos_rows.append(members[~same_cam])
             rem_rows.append(members[same_cam])
         else:
@@ -239,8 +351,8 @@ def veri_protocol(
 ) -> dict[str, Any]:
     """Given query and gallery; same identity and camera removed per query; Rank-k, mAP and mINP in percent.
 
-    With unknown cameras (-1 on both sides, e.g. a folder dataset) nothing but exact same-camera matches is
-    removed, so this is the plain query/gallery protocol.
+    With unknown cameras (-1, e.g. a folder dataset) nothing is removed: the plain query/gallery protocol.
+    Keys starting with ``_`` carry arrays for the rank-list pictures and are not meant for JSON.
     """
     ks = _check_ks(ks)
     q = check_features(query_features, "query features")
@@ -259,4 +371,6 @@ def veri_protocol(
         "num_excluded": int(len(excluded)),
         "num_gallery": int(len(g)),
         "excluded": excluded.tolist(),
+        "_per_query_ap": per_query_ap(pr),
+        "_removed": removed,
     }

@@ -8,7 +8,8 @@ query × gallery matrix would not fit for large sets (VehicleID large: 19,777² 
   1024 × 19,777 × 4 B = 81 MB), so memory is O(block_size × G), never O(Q × G);
 * the rank of a positive with similarity ``t`` is the number of gallery items with similarity ``> t``, plus
   the items with similarity exactly ``t`` and a smaller gallery index (the tie rule of the metrics module).
-  Counting is one vectorised comparison per positive, O(G), with no sort at all;
+  Only the items at least as similar as a query's hardest positive are sorted (few for a useful model,
+  about all of them for random features), the rest of the row is one vectorised comparison;
 * items removed from a query's list (itself, same identity and camera) are set to ``-inf`` so they never
   count. Features must be finite; a NaN or infinity is rejected up front (it would break every comparison).
 
@@ -71,26 +72,45 @@ def group_by_label(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uniq, order, starts
 
 
+def ranks_in_row(row: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """0-based ranks of the columns ``positives`` in one similarity row (removed items already ``-inf``).
+
+    Only items at least as similar as the hardest positive can be ranked above a positive, so only those are
+    sorted (for a good model, a handful); a positive's rank is then a binary search. Exact ties with the
+    positive's similarity are rare and resolved by gallery index with one extra scan of the row.
+    """
+    t = row[positives]
+    candidates = row[row >= t.min()]
+    candidates.sort()
+    upper = np.searchsorted(candidates, t, side="right")
+    ranks = len(candidates) - upper
+    tied = np.flatnonzero(upper - np.searchsorted(candidates, t, side="left") > 1)
+    for j in tied:
+        ranks[j] += int(np.count_nonzero(row[: positives[j]] == t[j]))
+    return ranks.astype(np.int64)
+
+
 def count_ranks(sim: np.ndarray, positives: np.ndarray) -> np.ndarray:
     """Ranks (B, M) of the positive columns ``positives`` (B, M), -1 = padding, in the rows of ``sim`` (B, G).
 
     ``sim`` rows must already have removed items set to ``-inf``. Padding entries get rank -1.
     """
-    b, m = positives.shape
-    rows = np.arange(b)[:, None]
-    valid = positives >= 0
-    thresholds = np.where(valid, sim[rows, np.maximum(positives, 0)], np.inf).astype(np.float32)
-    greater = np.empty((b, m), dtype=np.int64)
-    equal = np.empty((b, m), dtype=np.int64)
-    for j in range(m):
-        t = thresholds[:, j : j + 1]
-        greater[:, j] = np.count_nonzero(sim > t, axis=1)
-        equal[:, j] = np.count_nonzero(sim == t, axis=1)
-    ranks = np.where(valid, greater, -1)
-    # Exact ties (duplicate images, degenerate features): add the tied items that come earlier in the gallery.
-    for r, j in zip(*np.nonzero(valid & (equal > 1)), strict=True):
-        p = positives[r, j]
-        ranks[r, j] += int(np.count_nonzero(sim[r, :p] == thresholds[r, j]))
+    ranks = np.full(positives.shape, -1, dtype=np.int64)
+    for r in range(len(sim)):
+        valid = positives[r] >= 0
+        if valid.any():
+            ranks[r, valid] = ranks_in_row(sim[r], positives[r, valid])
+    return ranks
+
+
+def count_single_ranks(sim: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Ranks (B,) of one positive column per row (the gallery protocol): one vectorised pass per block."""
+    rows = np.arange(len(sim))
+    t = sim[rows, positive][:, None]
+    ranks = np.count_nonzero(sim > t, axis=1).astype(np.int64)
+    tied = np.flatnonzero(np.count_nonzero(sim == t, axis=1) > 1)
+    for r in tied:
+        ranks[r] += int(np.count_nonzero(sim[r, : positive[r]] == t[r, 0]))
     return ranks
 
 
@@ -106,8 +126,23 @@ def _padded(lists: Csr, rows: np.ndarray) -> np.ndarray:
 SimilarityFn = Callable[[np.ndarray], np.ndarray]
 
 
-def dot_similarity(query: np.ndarray, gallery: np.ndarray) -> SimilarityFn:
-    """Similarity blocks ``query[rows] @ gallery.T`` (cosine similarity for L2-normalised features)."""
+def dot_similarity(query: np.ndarray, gallery: np.ndarray, device: str = "cpu") -> SimilarityFn:
+    """Similarity blocks ``query[rows] @ gallery.T`` (cosine similarity for L2-normalised features).
+
+    On a CUDA ``device`` the products run on the GPU (features are copied there once) and each float32 block
+    comes back to the host for counting; on the CPU they are one BLAS call per block.
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        q_dev = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32)).to(device)
+        g_dev = torch.from_numpy(np.ascontiguousarray(gallery, dtype=np.float32)).to(device)
+
+        def gpu_block(rows: np.ndarray) -> np.ndarray:
+            index = torch.as_tensor(np.asarray(rows), device=device)
+            return (q_dev.index_select(0, index) @ g_dev.T).cpu().numpy()
+
+        return gpu_block
 
     def block(rows: np.ndarray) -> np.ndarray:
         return query[rows] @ gallery.T
