@@ -21,34 +21,48 @@ app = typer.Typer(
 )
 
 WeightsOpt = Annotated[
-    Path | None, typer.Option("--weights", "-w", help="Checkpoint to embed the images with.", show_default=False)
+    Path | None,
+    typer.Option("--weights", "-w", help="Checkpoint to embed the images with.", show_default=False),
 ]
 FeaturesOpt = Annotated[
     Path | None,
-    typer.Option("--features", "-f", help="Features .npz written by 'reid embed' for these images.", show_default=False),
+    typer.Option(
+        "--features", "-f", help="Features .npz written by 'reid embed' for these images.", show_default=False
+    ),
 ]
 RerankOpt = Annotated[
     bool | None,
-    typer.Option("--rerank/--no-rerank", help="k-reciprocal re-ranking (Zhong et al. 2017).", show_default=False),
+    typer.Option(
+        "--rerank/--no-rerank", help="k-reciprocal re-ranking (Zhong et al. 2017).", show_default=False
+    ),
 ]
 K1Opt = Annotated[int | None, typer.Option("--k1", help="Re-ranking k1 (default 20).", show_default=False)]
 K2Opt = Annotated[int | None, typer.Option("--k2", help="Re-ranking k2 (default 6).", show_default=False)]
 LambdaOpt = Annotated[
-    float | None, typer.Option("--lambda", help="Re-ranking weight of the original distance (default 0.3).", show_default=False)
+    float | None,
+    typer.Option(
+        "--lambda", help="Re-ranking weight of the original distance (default 0.3).", show_default=False
+    ),
 ]
 JsonOpt = Annotated[
-    Path | None, typer.Option("--json", help="Write the results to this JSON file (atomically).", show_default=False)
+    Path | None,
+    typer.Option("--json", help="Write the results to this JSON file (atomically).", show_default=False),
 ]
-VisOpt = Annotated[int, typer.Option("--visualize", help="Draw rank lists of the N worst queries (needs --vis-dir).")]
+VisOpt = Annotated[
+    int, typer.Option("--visualize", help="Draw rank lists of the N worst queries (needs --vis-dir).")
+]
 VisDirOpt = Annotated[
-    Path | None, typer.Option("--vis-dir", help="Folder for the rank-list PNGs (new or empty).", show_default=False)
+    Path | None,
+    typer.Option("--vis-dir", help="Folder for the rank-list PNGs (new or empty).", show_default=False),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Allow a non-empty --vis-dir.")]
 DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.", show_default=False)
+    str | None,
+    typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.", show_default=False),
 ]
 BatchOpt = Annotated[
-    int | None, typer.Option("--batch-size", help="Images per embedding batch (default 128).", show_default=False)
+    int | None,
+    typer.Option("--batch-size", help="Images per embedding batch (default 128).", show_default=False),
 ]
 WorkersOpt = Annotated[
     int | None, typer.Option("--num-workers", help="Image-loading workers (default 2).", show_default=False)
@@ -95,7 +109,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.2f}"
 
 
-def _render(run: Any, json_out: Path | None, visualize: int, vis_dir: Path | None, published: dict | None) -> None:
+def _render(
+    run: Any, json_out: Path | None, visualize: int, vis_dir: Path | None, published: dict | None
+) -> None:
     from rich.table import Table
 
     from reid.io import atomic_write_json
@@ -119,7 +135,9 @@ def _render(run: Any, json_out: Path | None, visualize: int, vis_dir: Path | Non
                 table.add_row(*row)
     console.print(table)
     for name, metrics in result["protocols"].items():
-        counts = "  ".join(f"{k}={v}" for k, v in metrics.items() if k.startswith("num_") or k in ("repeats", "seed"))
+        counts = "  ".join(
+            f"{k}={v}" for k, v in metrics.items() if k.startswith("num_") or k in ("repeats", "seed")
+        )
         console.print(f"[dim]{name}: {counts}[/]")
     skipped = result.get("num_missing_skipped", 0)
     if skipped:
@@ -138,7 +156,13 @@ def _render(run: Any, json_out: Path | None, visualize: int, vis_dir: Path | Non
 
         chosen = worst_queries(run.per_query_ap, visualize)
         paths = write_rank_lists(
-            vis_dir, chosen, run.query_records, run.gallery_records, run.similarity, run.per_query_ap, run.removed
+            vis_dir,
+            chosen,
+            run.query_records,
+            run.gallery_records,
+            run.similarity,
+            run.per_query_ap,
+            run.removed,
         )
         console.print(f"{len(paths)} rank lists written to {vis_dir}")
 
@@ -146,15 +170,25 @@ def _render(run: Any, json_out: Path | None, visualize: int, vis_dir: Path | Non
 @app.command("vehicleid")
 def vehicleid(
     root: Annotated[Path, typer.Option("--root", help="VehicleID folder (image/, train_test_split/).")],
-    split: Annotated[str, typer.Option("--split", help="Test list: small (800 ids), medium (1,600), large (2,400).")] = "large",
+    split: Annotated[
+        str, typer.Option("--split", help="Test list: small (800 ids), medium (1,600), large (2,400).")
+    ] = "large",
     weights: WeightsOpt = None,
     features: FeaturesOpt = None,
     protocol: Annotated[
         str | None,
-        typer.Option("--protocol", help="paper (all-vs-all, as in the PNP paper), gallery (Liu et al.), or both (default).", show_default=False),
+        typer.Option(
+            "--protocol",
+            help="paper (all-vs-all, as in the PNP paper), gallery (Liu et al.), or both (default).",
+            show_default=False,
+        ),
     ] = None,
-    repeats: Annotated[int | None, typer.Option("--repeats", help="Gallery draws (default 10).", show_default=False)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the gallery draws (default 0).", show_default=False)] = None,
+    repeats: Annotated[
+        int | None, typer.Option("--repeats", help="Gallery draws (default 10).", show_default=False)
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the gallery draws (default 0).", show_default=False)
+    ] = None,
     rerank: RerankOpt = None,
     k1: K1Opt = None,
     k2: K2Opt = None,
@@ -243,14 +277,20 @@ def veri(
 @app.command("folder")
 def folder(
     query: Annotated[
-        Path | None, typer.Option("--query", help="Query folder: one subfolder per identity.", show_default=False)
+        Path | None,
+        typer.Option("--query", help="Query folder: one subfolder per identity.", show_default=False),
     ] = None,
     gallery: Annotated[
-        Path | None, typer.Option("--gallery", help="Gallery folder: one subfolder per identity.", show_default=False)
+        Path | None,
+        typer.Option("--gallery", help="Gallery folder: one subfolder per identity.", show_default=False),
     ] = None,
     csv: Annotated[
         Path | None,
-        typer.Option("--csv", help="Instead of folders: CSV path,id[,camera],split with query/gallery rows.", show_default=False),
+        typer.Option(
+            "--csv",
+            help="Instead of folders: CSV path,id[,camera],split with query/gallery rows.",
+            show_default=False,
+        ),
     ] = None,
     weights: WeightsOpt = None,
     features: FeaturesOpt = None,

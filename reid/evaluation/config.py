@@ -15,7 +15,9 @@ class RerankConfig(ConfigModel):
     enabled: bool = False
     k1: int = Field(20, ge=1, description="size of the k-reciprocal neighbour lists")
     k2: int = Field(6, ge=1, description="neighbours averaged in local query expansion")
-    lam: float = Field(0.3, ge=0.0, le=1.0, description="weight of the original distance in the final distance")
+    lam: float = Field(
+        0.3, ge=0.0, le=1.0, description="weight of the original distance in the final distance"
+    )
 
 
 class EvalConfig(ConfigModel):

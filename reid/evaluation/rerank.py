@@ -100,7 +100,8 @@ def build_v(features: np.ndarray, params: RerankParams, progress: Progress | Non
     if params.k2 > 1:
         k2 = min(params.k2, k1 + 1)
         qe = sp.csr_matrix(
-            (np.full(n * k2, 1.0 / k2), (np.repeat(np.arange(n), k2), neighbours[:, :k2].reshape(-1))), shape=(n, n)
+            (np.full(n * k2, 1.0 / k2), (np.repeat(np.arange(n), k2), neighbours[:, :k2].reshape(-1))),
+            shape=(n, n),
         )
         v = (qe @ v).tocsr()
     if progress is not None:

@@ -74,7 +74,9 @@ def get_embeddings(
 ) -> np.ndarray:
     """(N, D) L2-normalised float32 embeddings of ``records``, from a features file or a checkpoint."""
     if (weights is None) == (features is None):
-        raise InputError("pass exactly one of --weights (a checkpoint) or --features (a file from 'reid embed')")
+        raise InputError(
+            "pass exactly one of --weights (a checkpoint) or --features (a file from 'reid embed')"
+        )
     if features is not None:
         from reid.data.features import load_features
 
@@ -83,7 +85,12 @@ def get_embeddings(
 
     return normalize(
         embed_records(
-            list(records), weights, device=device, batch_size=batch_size, num_workers=num_workers, progress=progress
+            list(records),
+            weights,
+            device=device,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
         )
     )
 
@@ -122,11 +129,17 @@ def evaluate_vehicleid(
     from reid.data.vehicleid import read_vehicleid
 
     if protocol not in VEHICLEID_PROTOCOLS:
-        raise InputError(f"unknown protocol {protocol!r}", f"valid: {', '.join(VEHICLEID_PROTOCOLS)} (--protocol)")
+        raise InputError(
+            f"unknown protocol {protocol!r}", f"valid: {', '.join(VEHICLEID_PROTOCOLS)} (--protocol)"
+        )
     if split == "train":
-        raise InputError("'train' is the training list, not a test list", "use --split small, medium or large")
+        raise InputError(
+            "'train' is the training list, not a test list", "use --split small, medium or large"
+        )
     records = read_vehicleid(root, split, skip_missing=skip_missing)
-    feats = get_embeddings(records, root, weights, features, device, batch_size, num_workers, progress("embed", None))
+    feats = get_embeddings(
+        records, root, weights, features, device, batch_size, num_workers, progress("embed", None)
+    )
     labels = np.array([r.label for r in records], dtype=np.int64)
     dev = _similarity_device(device)
     sim = dot_similarity(feats, feats, dev)
@@ -163,7 +176,12 @@ def evaluate_vehicleid(
         return sim(rows)[:, gallery]
 
     return EvalRun(
-        result, list(records), [records[i] for i in gallery], gallery_sim, out["gallery"]["_per_query_ap"], None
+        result,
+        list(records),
+        [records[i] for i in gallery],
+        gallery_sim,
+        out["gallery"]["_per_query_ap"],
+        None,
     )
 
 
@@ -182,7 +200,9 @@ def _query_gallery(
     info: dict[str, Any],
 ) -> EvalRun:
     both = query + gallery
-    feats = get_embeddings(both, root, weights, features, device, batch_size, num_workers, progress("embed", None))
+    feats = get_embeddings(
+        both, root, weights, features, device, batch_size, num_workers, progress("embed", None)
+    )
     q, g = feats[: len(query)], feats[len(query) :]
     q_index = np.arange(len(query))
     g_index = np.arange(len(query), len(both))
@@ -264,7 +284,10 @@ def evaluate_folder(
         q_records = read_csv(csv, split="query", skip_missing=skip_missing)
         g_records = read_csv(csv, split="gallery", skip_missing=skip_missing)
         root: Path | None = Path(csv).parent
-        info: dict[str, Any] = {"csv": str(csv), "num_missing_skipped": len(q_records.missing) + len(g_records.missing)}
+        info: dict[str, Any] = {
+            "csv": str(csv),
+            "num_missing_skipped": len(q_records.missing) + len(g_records.missing),
+        }
     else:
         if query is None or gallery is None:
             raise InputError("pass --query DIR and --gallery DIR (or --csv FILE with a split column)")

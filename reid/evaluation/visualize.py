@@ -93,7 +93,9 @@ def write_rank_lists(
         order = order[np.isfinite(row[order])][:top]
         ap = float(per_query_ap[q])
         title = f"worst #{place}: query {q}  AP {100 * ap:.1f}%  {Path(query_records[q].path).name}"
-        image = rank_list_image(query_records[q], [gallery_records[i] for i in order], row[order].tolist(), title)
+        image = rank_list_image(
+            query_records[q], [gallery_records[i] for i in order], row[order].tolist(), title
+        )
         ok, data = cv2.imencode(".png", image)
         if not ok:
             raise OutputError(f"could not encode the rank list of query {q} as PNG")
