@@ -57,7 +57,7 @@ def main() -> None:
     from reid.synth.vehicleid import write_vehicleid
     from reid.synth.veri import write_veri
 
-    table = Table(title="synthetic data generation (median of %d runs)" % args.repeats)
+    table = Table(title=f"synthetic data generation (median of {args.repeats} runs)")
     for col in ("writer", "output", "generate (s)", "peer", "peer (s)", "ratio"):
         table.add_column(col, justify="right" if col.endswith("(s)") or col == "ratio" else "left")
 

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from reid_cli.main import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

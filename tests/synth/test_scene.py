@@ -65,7 +65,7 @@ def test_ground_truth_is_motchallenge_inside_the_frame(scene):
         assert np.all((left >= 0) & (top >= 0) & (w > 0) & (h > 0))
         assert np.all(left + w <= 320) and np.all(top + h <= 180)
         assert np.all(gt[:, 6] == 1) and np.all(gt[:, 7:] == -1)
-        pairs = list(zip(frame.astype(int), gid.astype(int)))
+        pairs = list(zip(frame.astype(int), gid.astype(int), strict=True))
         assert len(pairs) == len(set(pairs)), "one box per identity per frame"
         ids_seen |= set(gid.astype(int))
         # every listed camera visit is backed by boxes, and every box by a visit
@@ -116,7 +116,7 @@ def test_travel_times_follow_the_camera_links(scene):
     gts = {c: _read_gt(scene.gt[c]) for c in scene.cameras}
     moves = 0
     for gid, visits in scene.visits.items():
-        for a, b in zip(visits, visits[1:]):
+        for a, b in zip(visits, visits[1:], strict=False):
             window = cams.travel_window(a, b)
             assert window is not None, f"vehicle {gid} jumped between unlinked cameras {a} and {b}"
             last_a = gts[a][gts[a][:, 1] == gid][:, 0].max()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reid.synth.vehicles import BODY_TYPES, VIEWS, near_duplicate, render_vehicle, sample_vehicle, sample_vehicles
+from reid.synth.vehicles import (
+    BODY_TYPES,
+    VIEWS,
+    near_duplicate,
+    render_vehicle,
+    sample_vehicle,
+    sample_vehicles,
+)
 from reid.synth.views import CameraStyle, encode_jpeg, sample_view
 
 
