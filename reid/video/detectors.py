@@ -48,7 +48,7 @@ class YoloDetector:
 
         self.model = load_yolo(weights)
         self.device = resolve_device(device)
-        self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        self.names: dict[int, str] = _class_names(self.model)
         by_name = {v: k for k, v in self.names.items()}
         unknown = [c for c in classes if c not in by_name]
         if unknown:
@@ -97,7 +97,8 @@ class MotionDetector:
     at a fixed slow ``learning_rate`` so a vehicle's uniform paint is not absorbed into the background while it
     passes. A pixel that stays foreground for more than ``static_frames`` frames is copied into the background
     at once: that removes ghosts (the background revealed where a vehicle stood at the start) and vehicles that
-    park, which a motion detector should not report anyway. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution.
+    park, which a motion detector should not report anyway. A blob whose outline has clearly weaker edges in
+    the frame than in the background image (``ghost_ratio``) is a ghost too: it is dropped and corrected at once. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution.
     The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged noise blob
     low), which gives ByteTrack's two-threshold association something meaningful to work with.
     """
@@ -111,6 +112,7 @@ class MotionDetector:
         var_threshold: float = 24.0,
         learning_rate: float = 0.002,
         static_frames: int = 30,
+        ghost_ratio: float = 0.5,
         class_name: str = "car",
     ) -> None:
         import cv2
@@ -126,6 +128,7 @@ class MotionDetector:
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
         self._initialised = False
         self.static_frames = static_frames
+        self.ghost_ratio = ghost_ratio
         self._age: np.ndarray | None = None
 
     def _initialise(self, frames: Sequence[np.ndarray]) -> None:
@@ -161,24 +164,77 @@ class MotionDetector:
         self._absorb_static(frame, mask)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
-        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         h, w = mask.shape[:2]
         frame_area = float(h * w)
-        boxes, scores = [], []
-        for x, y, bw, bh, area in stats[1:count]:
+        boxes, scores, ghosts = [], [], []
+        background = None
+        for i in range(1, count):
+            x, y, bw, bh, area = (int(v) for v in stats[i])
             box_area = float(bw * bh)
             if box_area < self.min_area * frame_area or box_area > self.max_area * frame_area:
                 continue
             if max(bw / bh, bh / bw) > self.max_aspect:
                 continue
+            if background is None:
+                background = self._bg.getBackgroundImage()
+            if self._is_ghost(frame, background, labels, i, (x, y, bw, bh)):
+                ghosts.append(i)
+                continue
             fill = area / box_area
             boxes.append((x, y, x + bw, y + bh))
             scores.append(min(1.0, 0.35 + 0.65 * fill))
+        if ghosts and background is not None:
+            # the "object" is where the background model is wrong: correct it at once
+            where = np.isin(labels, ghosts)
+            background[where] = frame[where]
+            self._bg.apply(background, learningRate=1.0)
+            if self._age is not None:
+                self._age[where] = 0
         if not boxes:
             return Detections.empty()
         return Detections(
             np.array(boxes, np.float32), np.array(scores, np.float32), np.full(len(boxes), self.cls)
         )
+
+    def _is_ghost(
+        self, frame: np.ndarray, background: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, ...]
+    ) -> bool:
+        """A ghost's outline has edges in the background image but not in the frame; a vehicle's the reverse."""
+        import cv2
+
+        x, y, bw, bh = box
+        h, w = labels.shape
+        x1, y1, x2, y2 = max(0, x - 2), max(0, y - 2), min(w, x + bw + 2), min(h, y + bh + 2)
+        blob = (labels[y1:y2, x1:x2] == label).astype(np.uint8)
+        outline = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, self._open) > 0
+        if not outline.any():
+            return False
+
+        def edges(img: np.ndarray) -> float:
+            # colour edges (strongest channel): a red car on grey asphalt has almost no edge in grey levels
+            roi = img[y1:y2, x1:x2].astype(np.float32)
+            mag = np.abs(cv2.Sobel(roi, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(roi, cv2.CV_32F, 0, 1))
+            return float(cv2.blur(mag.max(axis=2), (5, 5))[outline].mean())
+
+        in_frame, in_background = edges(frame), edges(background)
+        return in_background > 20.0 and in_frame < self.ghost_ratio * in_background
+
+
+def _class_names(model: Any) -> dict[int, str]:
+    """The model's class names; a network built from a model .yaml (random weights) has only numbers, and an
+    80-class one is taken to be a COCO network so that class names such as ``car`` keep working."""
+    names = {int(k): str(v) for k, v in dict(model.names).items()}
+    if len(names) == 80 and all(v.isdigit() for v in names.values()):
+        from pathlib import Path
+
+        import ultralytics
+        import yaml
+
+        coco = Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml"
+        with open(coco, encoding="utf-8") as handle:
+            names = {int(k): str(v) for k, v in yaml.safe_load(handle)["names"].items()}
+    return names
 
 
 def _build_yolo(config: Any) -> Detector:

@@ -4,10 +4,13 @@ Two tracklets ``a`` (earlier) and ``b`` (later) are one vehicle when all of thes
 - ``b`` starts after ``a`` ends, within ``max_gap`` seconds;
 - ``b`` starts near where ``a`` was heading: the distance from ``a``'s last centre moved on by its velocity
   over the gap (or from the last centre itself, for a vehicle that stopped behind the occluder) to ``b``'s first
-  centre is at most ``max_distance`` times the size of ``a``'s last box;
+  centre is at most ``max_distance`` times the vehicle's size (the largest box of either piece: boxes next to
+  an occluder are cut);
 - their vectors' cosine similarity is at least ``min_similarity``.
-Candidate pairs are taken greedily, most similar first; each piece continues at most one earlier piece and is
-continued by at most one later piece, so chains a → b → c form one track with ``a``'s id.
+Candidate pairs are taken greedily, shortest gap first (then most similar): a short middle piece (a vehicle
+half visible beside the occluder) then links both neighbours instead of being skipped. Each piece continues at
+most one earlier piece and is continued by at most one later piece, so chains a → b → c form one track with
+``a``'s id.
 """
 
 from __future__ import annotations
@@ -19,14 +22,11 @@ from reid.video.tracklets import TrackSummary, centre, normalise
 
 
 def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float) -> list[tuple[int, int]]:
-    """Pairs ``(earlier_id, later_id)`` to join, chosen greedily by similarity."""
-    candidates: list[tuple[float, int, int]] = []
+    """Pairs ``(earlier_id, later_id)`` to join, chosen greedily by gap, then similarity."""
+    candidates: list[tuple[float, float, int, int]] = []
     usable = [s for s in summaries if s.tracklet.feature is not None]
     for a in usable:
         ta = a.tracklet
-        size = float(
-            np.sqrt(max(a.last_box[2] - a.last_box[0], 1.0) * max(a.last_box[3] - a.last_box[1], 1.0))
-        )
         for b in usable:
             tb = b.tracklet
             if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame:
@@ -38,16 +38,17 @@ def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float
             start = centre(b.first_box)
             moved = centre(a.last_box) + a.velocity * gap_frames
             dist = min(np.linalg.norm(start - moved), np.linalg.norm(start - centre(a.last_box)))
+            size = max(a.size, b.size, _side(a.last_box), _side(b.first_box))
             if dist > config.max_distance * size:
                 continue
             sim = float(np.dot(ta.feature, tb.feature))
             if sim >= config.min_similarity:
-                candidates.append((sim, ta.track_id, tb.track_id))
-    candidates.sort(key=lambda c: -c[0])
+                candidates.append((gap_s, -sim, ta.track_id, tb.track_id))
+    candidates.sort()
     has_next: set[int] = set()
     has_prev: set[int] = set()
     pairs = []
-    for _, a_id, b_id in candidates:
+    for _, _, a_id, b_id in candidates:
         if a_id in has_next or b_id in has_prev:
             continue
         has_next.add(a_id)
@@ -93,4 +94,9 @@ def _merge(chain: list[TrackSummary]) -> TrackSummary:
     for p in chain:
         counts[p.tracklet.cls] = counts.get(p.tracklet.cls, 0) + p.tracklet.num_boxes
     t.cls = max(counts, key=counts.get)
-    return TrackSummary(t, first.first_box, last.last_box, last.velocity, float(sum(weights)))
+    size = max(p.size for p in chain)
+    return TrackSummary(t, first.first_box, last.last_box, last.velocity, float(sum(weights)), size)
+
+
+def _side(box: np.ndarray) -> float:
+    return float(np.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0)))

@@ -44,6 +44,7 @@ class TrackState:
     last_step: int = 0
     num_boxes: int = 0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, centre
+    size: float = 0.0  # largest sqrt(box area) seen: the vehicle's size even when the last box was cut
     classes: Counter = field(default_factory=Counter)
 
     def observe(self, frame: int, t: float, box: np.ndarray, cls: int, step: int) -> None:
@@ -53,6 +54,7 @@ class TrackState:
             self.velocity = v if self.num_boxes == 1 else 0.7 * self.velocity + 0.3 * v
         self.last_frame, self.last_time, self.last_box, self.last_step = frame, t, box.copy(), step
         self.num_boxes += 1
+        self.size = max(self.size, float(np.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0))))
         self.classes[int(cls)] += 1
 
 
@@ -65,6 +67,7 @@ class TrackSummary:
     last_box: np.ndarray
     velocity: np.ndarray
     weight: float  # sum of the kept crops' qualities (how much to trust its vector when merging)
+    size: float = 0.0  # largest sqrt(box area) seen
     crops: list[KeptCrop] = field(default_factory=list, repr=False)  # dropped once embedded
 
 
@@ -114,7 +117,7 @@ class TrackletAccumulator:
             num_boxes=s.num_boxes,
         )
         weight = float(sum(c.quality for c in kept))
-        return TrackSummary(tracklet, s.first_box, s.last_box, s.velocity, weight, kept)
+        return TrackSummary(tracklet, s.first_box, s.last_box, s.velocity, weight, s.size, kept)
 
 
 def embed_summaries(summaries: list[TrackSummary], embedder: Embedder, batch_size: int = 64) -> None:
