@@ -150,7 +150,7 @@ def _make_camera(name: str, index: int, width: int, height: int, rng: np.random.
         cam.far = (width * float(rng.uniform(0.42, 0.58)), -0.02 * height)
         cam.near = (width * float(rng.uniform(0.35, 0.65)), 1.45 * height)
         cam.half_width = (0.05 * width, 0.42 * width)
-        cam.scale_range = (0.3 * unit, 0.95 * unit)
+        cam.scale_range = (0.45 * unit, 1.05 * unit)
     return cam
 
 
@@ -282,7 +282,8 @@ def _plan_routes(
     plans: list[_Plan] = []
     for i in range(n_vehicles):
         forward = bool(rng.random() < 0.5)
-        start = int(rng.integers(n_cams))
+        # most traffic enters the road at either end of the chain; the rest joins or leaves in between
+        start = (0 if forward else n_cams - 1) if rng.random() < 0.6 else int(rng.integers(n_cams))
         reach = (n_cams - start) if forward else (start + 1)
         count = 1 if (reach == 1 or rng.random() < 0.25) else int(rng.integers(2, reach + 1))
         route = [start + k if forward else start - k for k in range(count)]
