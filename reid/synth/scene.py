@@ -477,8 +477,11 @@ def write_scene(
                 frame = cv2.subtract(cv2.add(frame, noise_pos[k]), noise_neg[k])
                 writer.write(frame)
                 report(progress, ci * n_frames + f + 1, total, camera=cam.name)
-        finally:
+        except BaseException:
             writer.release()
+            partial.unlink(missing_ok=True)  # an interrupted video must not be left behind, even hidden
+            raise
+        writer.release()
         os.replace(partial, video_path)
         videos[cam.name] = video_path
         lines.sort(key=lambda line: tuple(int(v) for v in line.split(",", 2)[:2]))

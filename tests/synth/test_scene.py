@@ -172,3 +172,23 @@ def test_bad_arguments_and_outputs(tmp_path):
     assert sorted(p.name for p in (out / "gt").iterdir()) == ["cam1.txt"]
     with pytest.raises(InputError, match="scene.json"):
         load_scene(tmp_path)
+
+
+@pytest.mark.slow
+def test_default_scene_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    result = subprocess.run([sys.executable, "-m", "reid_cli.main", "synth", "scene", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    info = load_scene(out)
+    assert info.cameras == ["cam1", "cam2", "cam3"] and info.size == (640, 360)
+    assert all(n == 300 for n in info.frames.values())
+    assert info.num_ids == 12
+    assert sum(len(v) > 1 for v in info.visits.values()) >= 4
+    for cam in info.cameras:
+        assert sum(1 for _ in _frames(info.videos[cam])) == 300
+        widths = _read_gt(info.gt[cam])[:, 4]
+        assert widths.max() <= 160 and np.median(widths) >= 40
