@@ -253,8 +253,11 @@ def veri(
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Evaluate on VeRi-776: each query against the test images, with the gallery images of the same vehicle
-    and camera removed; CMC Rank-1/5/10, mAP and mINP."""
+    """Evaluate on VeRi-776: Rank-1/5/10, mAP and mINP, same vehicle and camera removed per query.
+
+    Each query image is matched against the test images; gallery images of its own vehicle seen by its own
+    camera are removed first, as in the VeRi-776 protocol.
+    """
     from reid.evaluation.runner import evaluate_veri
 
     from .common import progress, progress_callback
@@ -309,8 +312,11 @@ def folder(
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Evaluate your own query and gallery images (folders or a CSV with a split column): Rank-1/5/10, mAP,
-    mINP; with cameras in the CSV, same-identity same-camera gallery images are removed as in VeRi."""
+    """Evaluate your own query and gallery images (two folders, or one CSV with a split column).
+
+    Reports Rank-1/5/10, mAP and mINP. With cameras in the CSV, gallery images of the query's identity taken
+    by the query's camera are removed, as in VeRi-776; folders carry no cameras, so nothing is removed.
+    """
     from reid.evaluation.runner import evaluate_folder
 
     from .common import progress, progress_callback

@@ -62,6 +62,14 @@ def normalize(features: np.ndarray) -> np.ndarray:
     return feats / np.maximum(norms, 1e-12)
 
 
+def check_source(weights: str | Path | None, features: str | Path | None) -> None:
+    """Exactly one source of embeddings, checked before any dataset is read."""
+    if (weights is None) == (features is None):
+        raise InputError(
+            "pass exactly one of --weights (a checkpoint) or --features (a file from 'reid embed')"
+        )
+
+
 def get_embeddings(
     records: Sequence[ImageRecord],
     root: str | Path | None,
@@ -73,10 +81,7 @@ def get_embeddings(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """(N, D) L2-normalised float32 embeddings of ``records``, from a features file or a checkpoint."""
-    if (weights is None) == (features is None):
-        raise InputError(
-            "pass exactly one of --weights (a checkpoint) or --features (a file from 'reid embed')"
-        )
+    check_source(weights, features)
     if features is not None:
         from reid.data.features import load_features
 
@@ -128,14 +133,14 @@ def evaluate_vehicleid(
     """VehicleID test list ``split`` under the paper and/or gallery protocol (one embedding pass)."""
     from reid.data.vehicleid import read_vehicleid
 
+    check_source(weights, features)
     if protocol not in VEHICLEID_PROTOCOLS:
         raise InputError(
             f"unknown protocol {protocol!r}", f"valid: {', '.join(VEHICLEID_PROTOCOLS)} (--protocol)"
         )
-    if split == "train":
-        raise InputError(
-            "'train' is the training list, not a test list", "use --split small, medium or large"
-        )
+    if split not in PUBLISHED_PNP_VEHICLEID:
+        what = "the training list, not a test list" if split == "train" else "not a VehicleID test list"
+        raise InputError(f"split {split!r} is {what}", "valid splits: small, medium, large (--split)")
     records = read_vehicleid(root, split, skip_missing=skip_missing)
     feats = get_embeddings(
         records, root, weights, features, device, batch_size, num_workers, progress("embed", None)
@@ -251,6 +256,7 @@ def evaluate_veri(
     """VeRi-776 query against test images, same identity and camera removed per query."""
     from reid.data.veri import read_veri
 
+    check_source(weights, features)
     query = read_veri(root, "query", skip_missing=skip_missing)
     gallery = read_veri(root, "gallery", skip_missing=skip_missing)
     info = {"num_missing_skipped": len(query.missing) + len(gallery.missing)}
@@ -278,6 +284,7 @@ def evaluate_folder(
     from reid.data.csvlist import read_csv
     from reid.data.folder import read_folder
 
+    check_source(weights, features)
     if csv is not None:
         if query is not None or gallery is not None:
             raise InputError("pass either --csv or --query and --gallery, not both")

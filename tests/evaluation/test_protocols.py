@@ -71,9 +71,13 @@ def test_paper_protocol_counts_singletons_as_excluded() -> None:
     assert r["num_excluded"] == 1 and r["excluded"] == [2] and r["num_queries"] == 4
 
 
-def test_gallery_protocol_matches_brute_force_per_draw() -> None:
-    x = _features(90, 6, 3)
-    y = np.random.default_rng(4).integers(0, 20, len(x))
+@pytest.mark.parametrize("kind", ["random", "clustered", "ties"])
+def test_gallery_protocol_matches_brute_force_per_draw(kind: str) -> None:
+    # random features take the gather path, clustered ones the few-candidates path; "ties" has exact ties
+    y = np.random.default_rng(4).integers(0, 20, 90)
+    x = _features(90, 6, 3, quantize=kind == "ties")
+    if kind == "clustered":
+        x = 0.1 * x + 3 * _features(20, 6, 9)[y]
     ours = gallery_protocol(x, y, repeats=3, seed=7, block_size=11)
     rng = np.random.default_rng(7)
     values = []
