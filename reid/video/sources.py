@@ -10,6 +10,7 @@ frame number where reading stopped; a stream that drops is reopened a few times 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,12 @@ class Frame:
     index: int
     time: float
     image: np.ndarray
+
+
+def quiet_ffmpeg() -> None:
+    """Silence FFmpeg's own log lines (e.g. "moov atom not found"): every failure they describe is reported
+    once, as a clear error or warning, by the source. ``OPENCV_FFMPEG_LOGLEVEL`` set by the user wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def natural_key(name: str) -> list[Any]:
@@ -109,6 +116,7 @@ class VideoFileSource(FrameSource):
             raise InputError(f"video {path} does not exist", "check SOURCE")
         if path.stat().st_size == 0:
             raise InputError(f"video {path} is an empty file")
+        quiet_ffmpeg()
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             cap.release()
@@ -282,6 +290,7 @@ class StreamSource(FrameSource):
 def _opencv_capture(address: str | int) -> Any:
     import cv2
 
+    quiet_ffmpeg()
     return cv2.VideoCapture(address)
 
 
