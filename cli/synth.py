@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +37,22 @@ def _split(total: int, train_share: float) -> tuple[int, int]:
     return total - test, test
 
 
+@contextmanager
+def _lazy_progress(description: str) -> Iterator[Callable[..., None]]:
+    """A progress callback whose bar appears at the first report, so a refused flag or folder prints only its error."""
+    from .common import progress, progress_callback
+
+    with ExitStack() as stack:
+        holder: dict[str, Callable[..., None]] = {}
+
+        def callback(done: int, total: int | None = None, **info: Any) -> None:
+            if "cb" not in holder:
+                holder["cb"] = progress_callback(stack.enter_context(progress()), description)
+            holder["cb"](done, total, **info)
+
+        yield callback
+
+
 def _summary(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.table import Table
 
@@ -61,16 +79,16 @@ def vehicleid(
     from reid.synth.config import SynthConfig
     from reid.synth.vehicleid import write_vehicleid
 
-    from .common import load_command_config, progress, progress_callback
+    from .common import load_command_config
 
     cfg = load_command_config(SynthConfig, config, sets)
     sec = cfg.vehicleid
     n_train, n_test = _split(ids, 0.6) if ids is not None else (sec.num_train_ids, sec.num_test_ids)
-    with progress(transient=True) as bar:
+    with _lazy_progress("vehicleid images") as report:
         root = write_vehicleid(
             out, num_train_ids=n_train, num_test_ids=n_test, images_per_id=sec.images_per_id, size=sec.size,
             seed=cfg.seed if seed is None else seed, overwrite=overwrite,
-            progress=progress_callback(bar, "vehicleid images"), near_duplicate_rate=sec.near_duplicate_rate,
+            progress=report, near_duplicate_rate=sec.near_duplicate_rate,
         )
     images = sum(1 for _ in (root / "image").glob("*.jpg"))
     _summary("VehicleID (synthetic)", [("root", str(root)), ("train ids", str(n_train)), ("test ids", str(n_test)),
@@ -91,17 +109,17 @@ def veri(
     from reid.synth.config import SynthConfig
     from reid.synth.veri import write_veri
 
-    from .common import load_command_config, progress, progress_callback
+    from .common import load_command_config
 
     cfg = load_command_config(SynthConfig, config, sets)
     sec = cfg.veri
     n_train, n_test = _split(ids, 2 / 3) if ids is not None else (sec.num_train_ids, sec.num_test_ids)
     n_cams = sec.cameras if cameras is None else cameras
-    with progress(transient=True) as bar:
+    with _lazy_progress("veri images") as report:
         root = write_veri(
             out, num_train_ids=n_train, num_test_ids=n_test, cameras=n_cams, size=sec.size,
             seed=cfg.seed if seed is None else seed, overwrite=overwrite,
-            progress=progress_callback(bar, "veri images"), near_duplicate_rate=sec.near_duplicate_rate,
+            progress=report, near_duplicate_rate=sec.near_duplicate_rate,
         )
     counts = {s: len((root / f"name_{s}.txt").read_text().split()) for s in ("train", "test", "query")}
     _summary("VeRi-776 (synthetic)", [("root", str(root)), ("train ids", str(n_train)), ("test ids", str(n_test)),
@@ -123,15 +141,15 @@ def scene(
     from reid.synth.config import SynthConfig
     from reid.synth.scene import write_scene
 
-    from .common import load_command_config, progress, progress_callback
+    from .common import load_command_config
 
     cfg = load_command_config(SynthConfig, config, sets)
     sec = cfg.scene
-    with progress(transient=True) as bar:
+    with _lazy_progress("frames") as report:
         info = write_scene(
             out, cameras=sec.cameras if cameras is None else cameras, vehicles=sec.vehicles if ids is None else ids,
             seconds=sec.seconds if seconds is None else seconds, fps=sec.fps, size=sec.size,
-            seed=cfg.seed if seed is None else seed, overwrite=overwrite, progress=progress_callback(bar, "frames"),
+            seed=cfg.seed if seed is None else seed, overwrite=overwrite, progress=report,
         )
     multi = sum(1 for v in info.visits.values() if len(set(v)) > 1)
     _summary("Synthetic scene", [
