@@ -418,7 +418,7 @@ def write_scene(
     backgrounds = []
     for cam in cams:
         _add_occluders(cam, rng)
-        bg = _background(cam, rng)
+        bg = apply_lighting(_background(cam, rng), cam.style.gain, cam.style.cast)  # same light as its vehicles
         _draw_occluders(bg, cam)
         backgrounds.append(bg)
     specs = sample_vehicles(vehicles, seed=int(seed) * 7 + 3, near_duplicate_rate=0.25)
