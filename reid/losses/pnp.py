@@ -16,9 +16,12 @@ variant   f(R)                        what it does to the gradient on a positive
 The reference (pytorch-metric-learning's ``PNPLoss``, adapted from the authors' code) materialises
 ``B x B x B`` tensors. Only the (anchor, positive, negative) triples matter, so this module enumerates the
 ``M = sum_c n_c^2`` (anchor, positive) pairs (``M = B K`` for a P x K batch) and for each one looks at the
-anchor's row of the similarity matrix: ``M x B`` work and memory, processed in chunks of pairs so memory is
-bounded even for very uneven label counts. The gradient is written by hand (checked with ``gradcheck``) and
-recomputes the sigmoid chunk by chunk, so nothing of size ``M x B`` is kept between forward and backward.
+anchor's row of the similarity matrix: ``M x B`` work and memory instead of ``B^3``. No padding is needed
+for uneven label counts (the pairs of a label with ``n`` samples are ``n^2`` rows), and the temporaries are
+made chunk by chunk of pairs. The gradient is written by hand (checked with ``gradcheck``): the forward pass
+keeps one ``M x B`` tensor, the sigmoid's local derivative with the masks already applied, and the backward
+pass is one scale and two scatters into the ``B x B`` similarity gradient, which autograd carries through the
+normalisation and the matrix product.
 
 Semantics follow the reference exactly (the parity tests are the arbiter):
 
@@ -63,26 +66,51 @@ def _chunk_ranges(num_pairs: int, row_len: int, chunk_elements: int) -> list[tup
     return [(start, min(start + step, num_pairs)) for start in range(0, num_pairs, step)]
 
 
-def _sigmoid_parts(
-    sim: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, neg: torch.Tensor, anneal: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For a chunk of (anchor, positive) pairs: the masked sigmoids, ``exp(e)`` and where the clamp passes.
+def _chunk_into(
+    buf: torch.Tensor,
+    sim: torch.Tensor,
+    anchors: torch.Tensor,
+    positives: torch.Tensor,
+    same: torch.Tensor,
+    anneal: float,
+) -> torch.Tensor:
+    """Fill ``buf`` (c, B) for a chunk of (anchor, positive) pairs and return their ``R`` (c,).
 
-    Written exactly like the reference (``1 / (1 + exp(clamp(-(s_ik - s_ij) / anneal)))``) so values agree
-    to rounding.
+    On return ``buf`` holds the local derivative ``d sigmoid / d z = y (1 - y)``, zero where ``k`` is not a
+    negative of the anchor or where the reference's exponent clamp (``|z| > 50``) cuts the gradient, so the
+    backward pass is a scale and two scatters. Everything is done in place: about a dozen passes over the chunk.
+    ``y = sigmoid(clamp(z, -50, 50))`` with ``z = (s_ik - s_ij) / anneal`` is the reference's
+    ``1 / (1 + exp(clamp(-z, -50, 50)))`` up to rounding.
     """
-    rows = sim.index_select(0, anchors)  # (c, B): s_ik for every k
-    s_pos = rows.gather(1, positives.unsqueeze(1))  # (c, 1): s_ij
-    exponent = -(rows - s_pos) / anneal
-    passes = (exponent >= -_CLAMP) & (exponent <= _CLAMP)
-    t = torch.exp(exponent.clamp_(-_CLAMP, _CLAMP))
-    y = 1.0 / (1.0 + t)
-    mask = neg.index_select(0, anchors)  # (c, B) bool: k is a negative of the anchor
-    return y * mask, t, passes & mask
+    torch.index_select(sim, 0, anchors, out=buf)  # s_ik for every k
+    z = buf.sub_(buf.gather(1, positives.unsqueeze(1))).div_(anneal)
+    clamped = z.abs() > _CLAMP
+    y = z.clamp_(-_CLAMP, _CLAMP).sigmoid_()
+    y.masked_fill_(same.index_select(0, anchors), 0.0)  # only negatives count
+    r = y.sum(dim=1)
+    y.addcmul_(y, y, value=-1.0).masked_fill_(clamped, 0.0)  # y (1 - y), zero where clamped
+    return r
+
+
+def anchor_positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """Every (anchor, positive) pair of the batch, the anchor itself included, grouped for the backward pass.
+
+    Anchors whose label occurs once are left out. Anchors are ordered by how many samples share their label
+    and each anchor's pairs are contiguous, so the pairs of the ``count`` anchors with ``n`` positives form one
+    ``(count, n)`` block; ``groups`` lists those ``(n, count)`` in order (one group for a P x K batch).
+    """
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    counts = same.sum(dim=1)
+    valid = torch.nonzero(counts > 1).squeeze(1)
+    valid = valid[torch.argsort(counts[valid], stable=True)]
+    rows, positives = torch.nonzero(same.index_select(0, valid), as_tuple=True)
+    sizes, numbers = torch.unique_consecutive(counts[valid], return_counts=True)
+    groups = [(int(n), int(c)) for n, c in zip(sizes.tolist(), numbers.tolist(), strict=True)]
+    return valid[rows], positives, groups
 
 
 class _NegativesBefore(torch.autograd.Function):
-    """``R[m] = sum_k neg[a_m, k] * sigmoid((S[a_m, k] - S[a_m, j_m]) / anneal)`` with a hand-written gradient."""
+    """``R[m] = sum_k [k negative] sigmoid((S[a_m, k] - S[a_m, j_m]) / anneal)`` with a hand-written gradient."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -90,33 +118,43 @@ class _NegativesBefore(torch.autograd.Function):
         sim: torch.Tensor,
         anchors: torch.Tensor,
         positives: torch.Tensor,
-        neg: torch.Tensor,
+        groups: list[tuple[int, int]],
+        same: torch.Tensor,
         anneal: float,
         chunk_elements: int,
     ) -> torch.Tensor:
         out = sim.new_empty(anchors.numel())
+        # The local derivatives of every (anchor, positive, column) triple: M x B, the O(B^2 K) that is needed.
+        deriv = sim.new_empty(anchors.numel(), sim.shape[1])
         for start, stop in _chunk_ranges(anchors.numel(), sim.shape[1], chunk_elements):
-            y, _, _ = _sigmoid_parts(sim, anchors[start:stop], positives[start:stop], neg, anneal)
-            out[start:stop] = y.sum(dim=1)
-        ctx.save_for_backward(sim, anchors, positives, neg)
+            out[start:stop] = _chunk_into(
+                deriv[start:stop], sim, anchors[start:stop], positives[start:stop], same, anneal
+            )
+        ctx.save_for_backward(deriv, anchors, positives)
+        ctx.groups = groups
         ctx.anneal = anneal
-        ctx.chunk_elements = chunk_elements
+        ctx.sim_shape = sim.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        sim, anchors, positives, neg = ctx.saved_tensors
-        grad_sim = torch.zeros_like(sim)
-        for start, stop in _chunk_ranges(anchors.numel(), sim.shape[1], ctx.chunk_elements):
-            a, j = anchors[start:stop], positives[start:stop]
-            y, t, passes = _sigmoid_parts(sim, a, j, neg, ctx.anneal)
-            # d y / d s_ik = y^2 exp(e) / anneal (the reference's autograd path: reciprocal, then exp), zero
-            # where the clamp is active or k is not a negative.
-            g = (y * y * t * passes) * (grad_out[start:stop].unsqueeze(1) / ctx.anneal)
-            grad_sim.index_add_(0, a, g)
-            grad_sim.index_put_((a, j), -g.sum(dim=1), accumulate=True)
-        return grad_sim, None, None, None, None, None
+        deriv, anchors, positives = ctx.saved_tensors
+        num_cols = deriv.shape[1]
+        grad_sim = deriv.new_zeros(ctx.sim_shape)
+        scale = grad_out / ctx.anneal
+        with torch.autocast(device_type=deriv.device.type, enabled=False):
+            # dR_m/ds_ik = deriv[m, k] / anneal: each anchor's row gets the scaled sum of its pairs' rows, one
+            # batched product per group (each anchor once, so a plain copy); dR_m/ds_ij = minus the row's sum.
+            start = 0
+            for n, count in ctx.groups:
+                stop = start + n * count
+                block = deriv[start:stop].view(count, n, num_cols)
+                weights = scale[start:stop].view(count, 1, n)
+                grad_sim.index_copy_(0, anchors[start:stop:n], torch.bmm(weights, block).squeeze(1))
+                start = stop
+            grad_sim.index_put_((anchors, positives), -(deriv.sum(dim=1) * scale), accumulate=True)
+        return grad_sim, None, None, None, None, None, None
 
 
 def _rank_transform(r: torch.Tensor, variant: str, alpha: float, b: float) -> torch.Tensor:
@@ -141,7 +179,7 @@ def pnp_loss(
     b: float = 2.0,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> torch.Tensor:
-    """The PNP loss of a batch, in ``O(B^2 K)`` time and ``O(B^2)`` memory; see the module docstring.
+    """The PNP loss of a batch, in ``O(B^2 K)`` time and memory; see the module docstring.
 
     ``embeddings`` is ``(B, D)`` (any float dtype; half precision is computed in float32, float64 stays
     float64), ``labels`` is ``(B,)`` integers. Returns a scalar; autocast is disabled inside so the loss is
@@ -158,19 +196,20 @@ def pnp_loss(
         embeddings = embeddings.float()
     labels = labels.to(embeddings.device)
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
-        same = labels.unsqueeze(0) == labels.unsqueeze(1)  # (B, B), diagonal included
-        counts = same.sum(dim=1)
-        valid = counts > 1
-        if not bool(valid.any()):
+        anchors, positives, groups = anchor_positive_pairs(labels)
+        if anchors.numel() == 0:
             return torch.sum(embeddings * 0)
-        anchors, positives = torch.nonzero(same & valid.unsqueeze(1), as_tuple=True)
+        same = labels.unsqueeze(0) == labels.unsqueeze(1)
         normed = F.normalize(embeddings, p=2, dim=1)
         sim = normed @ normed.t()
-        r = _NegativesBefore.apply(sim, anchors, positives, ~same, float(anneal), int(chunk_elements))
+        r = _NegativesBefore.apply(sim, anchors, positives, groups, same, float(anneal), int(chunk_elements))
         per_pair = _rank_transform(r, variant, alpha, b)
-        per_anchor = torch.zeros(embeddings.shape[0], dtype=per_pair.dtype, device=per_pair.device)
-        per_anchor = per_anchor.index_add(0, anchors, per_pair)
-        loss = (per_anchor[valid] / counts[valid].to(per_pair.dtype)).sum() / valid.sum().to(per_pair.dtype)
+        # Mean over each anchor's positives, then over anchors: per group, a (count, n) block of pairs.
+        start, anchor_means = 0, []
+        for n, count in groups:
+            anchor_means.append(per_pair[start : start + n * count].view(count, n).mean(dim=1))
+            start += n * count
+        loss = torch.cat(anchor_means).mean()
         return 1 - loss if variant == "Dq" else loss
 
 

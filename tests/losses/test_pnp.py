@@ -9,7 +9,7 @@ import torch
 from pytorch_metric_learning.losses import PNPLoss as ReferencePNP
 
 from reid.losses import PNPLoss, pnp_loss
-from reid.losses.pnp import _NegativesBefore
+from reid.losses.pnp import _NegativesBefore, anchor_positive_pairs
 
 VARIANTS = ["O", "Ds", "Dq", "Iu", "Ib"]
 
@@ -102,11 +102,12 @@ def test_gradcheck_of_the_hand_written_backward():
     gen = torch.Generator().manual_seed(0)
     labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])
     same = labels[:, None] == labels[None, :]
-    anchors, positives = torch.nonzero(same & (same.sum(1) > 1)[:, None], as_tuple=True)
+    anchors, positives, groups = anchor_positive_pairs(labels)
+    assert groups == [(2, 4), (3, 3)]  # uneven: two blocks in the backward pass
     sim = (torch.rand(8, 8, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
 
     def fn(s):
-        return _NegativesBefore.apply(s, anchors, positives, ~same, 0.3, 5)
+        return _NegativesBefore.apply(s, anchors, positives, groups, same, 0.3, 5)
 
     assert torch.autograd.gradcheck(fn, (sim,), eps=1e-6, atol=1e-7, rtol=1e-5)
 
@@ -124,13 +125,13 @@ def test_gradcheck_where_the_exponent_clamp_is_active():
     gen = torch.Generator().manual_seed(4)
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
     same = labels[:, None] == labels[None, :]
-    anchors, positives = torch.nonzero(same & (same.sum(1) > 1)[:, None], as_tuple=True)
+    anchors, positives, groups = anchor_positive_pairs(labels)
     sim = (torch.rand(6, 6, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
     gaps = (sim[anchors] - sim[anchors, positives][:, None]).abs()[~same[anchors]]
     assert (gaps > 1.0).any() and (gaps < 0.5).any()
 
     def fn(s):
-        return _NegativesBefore.apply(s, anchors, positives, ~same, 0.02, 1 << 20)
+        return _NegativesBefore.apply(s, anchors, positives, groups, same, 0.02, 1 << 20)
 
     assert torch.autograd.gradcheck(fn, (sim,), eps=1e-7, atol=1e-6, rtol=1e-4)
 
