@@ -50,3 +50,12 @@ def test_require_file(tmp_path: Path) -> None:
         require_file(tmp_path / "nope.mp4", "video")
     with pytest.raises(InputError, match="is a folder"):
         require_file(tmp_path, "video")
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "list.txt"
+    with atomic_write(target) as handle:
+        handle.write("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
