@@ -39,10 +39,18 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | 
         raise
 
 
-def _current_umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not safe while other threads write.
+_UMASK = _read_umask()
+
+
+def _current_umask() -> int:
+    return _UMASK
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
