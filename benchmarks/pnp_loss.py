@@ -151,7 +151,7 @@ def _memory_limit_bytes(args: argparse.Namespace) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 384, 1024], help="batch sizes B")
     parser.add_argument("--k", type=int, default=4, help="images per identity")
     parser.add_argument("--dim", type=int, default=512, help="embedding size D")
@@ -166,6 +166,10 @@ def main() -> None:
     )
     parser.add_argument("--memory-child", choices=["ours", "ref"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "auto":
+        from reid.device import resolve_device
+
+        args.device = resolve_device("auto")
     if args.threads:
         import torch
 
