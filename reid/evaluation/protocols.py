@@ -33,11 +33,12 @@ from reid.evaluation.ranking import (
     Progress,
     SimilarityFn,
     check_features,
+    count_ranks,
     count_single_ranks,
     dot_similarity,
     group_by_label,
+    padded_rows,
     positive_ranks,
-    ranks_in_row,
 )
 
 PROTOCOLS: tuple[str, ...] = ("paper", "gallery", "veri")
@@ -195,6 +196,7 @@ def evaluate_test_list(
 
     if do_paper:
         positives, _ = paper_positive_lists(labels)
+        num_positives = positives.lengths
         paper_ranks: list[np.ndarray] = [np.zeros(0, np.int64)] * n
     if do_gallery:
         rng = np.random.default_rng(seed)
@@ -216,15 +218,15 @@ def evaluate_test_list(
 
     for start in range(0, n, block_size):
         rows = np.arange(start, min(n, start + block_size))
-        block = np.array(sim(rows), dtype=np.float32, copy=True)
+        block = np.ascontiguousarray(sim(rows), dtype=np.float32)  # a new array: changed in place below
         if do_gallery:
             _gallery_block(block, rows, galleries, is_gallery, target, gallery_ranks)
         if do_paper:
             block[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
+            ranks = count_ranks(block, padded_rows(positives, rows))
+            ranks.sort(axis=1)  # padding (-1) first, then the ranks in ascending order
             for i, q in enumerate(rows.tolist()):
-                pos = positives.row(q)
-                if len(pos):
-                    paper_ranks[q] = np.sort(ranks_in_row(block[i], pos))
+                paper_ranks[q] = ranks[i, ranks.shape[1] - num_positives[q] :]
         if progress is not None:
             progress(int(rows[-1]) + 1, n)
 

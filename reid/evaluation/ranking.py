@@ -9,7 +9,7 @@ query × gallery matrix would not fit for large sets (VehicleID large: 19,777² 
 * the rank of a positive with similarity ``t`` is the number of gallery items with similarity ``> t``, plus
   the items with similarity exactly ``t`` and a smaller gallery index (the tie rule of the metrics module).
   Only the items at least as similar as a query's hardest positive are sorted (few for a useful model,
-  about all of them for random features), the rest of the row is one vectorised comparison;
+  about all of them for random features); see :func:`count_ranks`;
 * items removed from a query's list (itself, same identity and camera) are set to ``-inf`` so they never
   count. Features must be finite; a NaN or infinity is rejected up front (it would break every comparison).
 
@@ -72,34 +72,60 @@ def group_by_label(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return uniq, order, starts
 
 
-def ranks_in_row(row: np.ndarray, positives: np.ndarray) -> np.ndarray:
-    """0-based ranks of the columns ``positives`` in one similarity row (removed items already ``-inf``).
-
-    Only items at least as similar as the hardest positive can be ranked above a positive, so only those are
-    sorted (for a good model, a handful); a positive's rank is then a binary search. Exact ties with the
-    positive's similarity are rare and resolved by gallery index with one extra scan of the row.
-    """
-    t = row[positives]
-    candidates = row[row >= t.min()]
-    candidates.sort()
-    upper = np.searchsorted(candidates, t, side="right")
-    ranks = len(candidates) - upper
-    tied = np.flatnonzero(upper - np.searchsorted(candidates, t, side="left") > 1)
-    for j in tied:
-        ranks[j] += int(np.count_nonzero(row[: positives[j]] == t[j]))
-    return ranks.astype(np.int64)
+def _exact_rank(row: np.ndarray, column: int, t: float) -> int:
+    """The rank of the item in ``column`` with similarity ``t`` by a full scan (used for ties only)."""
+    return int(np.count_nonzero(row > t)) + int(np.count_nonzero(row[:column] == t))
 
 
-def count_ranks(sim: np.ndarray, positives: np.ndarray) -> np.ndarray:
+def count_ranks(sim: np.ndarray, positives: np.ndarray, sparse: bool | None = None) -> np.ndarray:
     """Ranks (B, M) of the positive columns ``positives`` (B, M), -1 = padding, in the rows of ``sim`` (B, G).
 
     ``sim`` rows must already have removed items set to ``-inf``. Padding entries get rank -1.
+
+    Only items at least as similar as a row's hardest positive can rank above one of its positives. When those
+    candidates are a small part of the block (any useful model), they are gathered once for the whole block and
+    sorted as one array of ``row * span + value`` keys, and every positive's rank is one binary search. When they
+    are most of the block (near-random features), each row is sorted instead. Keys that compare equal (exact
+    ties, or values too close for the key's precision) are settled by a full scan of that row, so the result is
+    always exact under the tie rule. ``sparse`` forces one of the two ways (both are exact; tests use it).
     """
+    b, g = sim.shape
+    valid = positives >= 0
+    rows = np.arange(b)
     ranks = np.full(positives.shape, -1, dtype=np.int64)
-    for r in range(len(sim)):
-        valid = positives[r] >= 0
-        if valid.any():
-            ranks[r, valid] = ranks_in_row(sim[r], positives[r, valid])
+    if not valid.any():
+        return ranks
+    t = np.where(valid, sim[rows[:, None], np.maximum(positives, 0)], np.inf).astype(np.float32)
+    t_min = t.min(axis=1)
+    mask = sim >= t_min[:, None]
+    counts = np.count_nonzero(mask, axis=1)
+    pr, pc = np.nonzero(valid)
+    tv = t[pr, pc].astype(np.float64)
+    if sparse if sparse is not None else counts.sum() * 8 <= sim.size:
+        flat = np.flatnonzero(mask)
+        values = sim.reshape(-1)[flat].astype(np.float64)
+        low = float(values.min())
+        span = float(values.max()) - low + 1.0
+        keys = (flat // g) * span + (values - low)
+        keys.sort()
+        probe = pr * span + (tv - low)
+        upper = np.searchsorted(keys, probe, side="right")
+        lower = np.searchsorted(keys, probe, side="left")
+        ranks[pr, pc] = np.cumsum(counts)[pr] - upper
+    else:
+        ordered = np.sort(sim, axis=1)
+        upper = np.empty(len(pr), dtype=np.int64)
+        lower = np.empty(len(pr), dtype=np.int64)
+        starts = np.searchsorted(pr, rows)
+        ends = np.searchsorted(pr, rows, side="right")
+        for r in np.flatnonzero(ends > starts):
+            part = slice(starts[r], ends[r])
+            upper[part] = np.searchsorted(ordered[r], tv[part], side="right")
+            lower[part] = np.searchsorted(ordered[r], tv[part], side="left")
+        ranks[pr, pc] = g - upper
+    for i in np.flatnonzero(upper - lower > 1):
+        r, j = pr[i], pc[i]
+        ranks[r, j] = _exact_rank(sim[r], int(positives[r, j]), t[r, j])
     return ranks
 
 
@@ -114,7 +140,8 @@ def count_single_ranks(sim: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _padded(lists: Csr, rows: np.ndarray) -> np.ndarray:
+def padded_rows(lists: Csr, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), M) column lists of ``rows``, padded with -1 to the longest."""
     lengths = lists.lengths[rows]
     m = int(lengths.max()) if len(rows) else 0
     out = np.full((len(rows), max(m, 1)), -1, dtype=np.int64)
@@ -160,7 +187,8 @@ def positive_ranks(
 ) -> PositiveRanks:
     """Exact ranks of every query's positives, one block of queries at a time.
 
-    ``similarity(rows)`` returns the (len(rows), G) float32 similarities of those queries; ``positives`` and
+    ``similarity(rows)`` returns a new (len(rows), G) float32 array of those queries' similarities (it is
+    modified in place); ``positives`` and
     ``removed`` list gallery columns per query (``removed`` items take no rank and must not be positives).
     """
     if block_size < 1:
@@ -171,16 +199,17 @@ def positive_ranks(
     done = 0
     for start in range(0, num_queries, block_size):
         rows = order[start : start + block_size]
-        sim = np.array(similarity(rows), dtype=np.float32, copy=True)
+        sim = np.ascontiguousarray(similarity(rows), dtype=np.float32)  # a new array: changed in place
         if removed is not None:
             lengths = removed.lengths[rows]
             if lengths.sum():
                 r_idx = np.repeat(np.arange(len(rows)), lengths)
                 c_idx = np.concatenate([removed.row(q) for q in rows])
                 sim[r_idx, c_idx] = -np.inf
-        ranks = count_ranks(sim, _padded(positives, rows))
+        ranks = count_ranks(sim, padded_rows(positives, rows))
+        ranks.sort(axis=1)  # padding (-1) first
         for i, q in enumerate(rows):
-            per_query[q] = np.sort(ranks[i, : counts[q]])
+            per_query[q] = ranks[i, ranks.shape[1] - counts[q] :]
         done += len(rows)
         if progress is not None:
             progress(done, num_queries)

@@ -89,3 +89,31 @@ def test_blocked_ranks_equal_brute_force_with_and_without_ties(seed: int) -> Non
     assert mean_average_precision(blocked.select(keep)) == pytest.approx(ref_ap)
     ref_r5 = np.mean([r[0] < 5 for r in ref if len(r)])
     assert recall_at_k(blocked.select(keep), (5,))[5] == pytest.approx(ref_r5)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("kind", ["random", "clustered", "ties"])
+def test_count_ranks_both_ways_equal_brute_force(sparse: bool, kind: str) -> None:
+    from reid.evaluation.ranking import count_ranks, padded_rows
+
+    rng = np.random.default_rng(7)
+    gl = rng.integers(0, 8, 60)
+    ql = rng.integers(0, 8, 25)
+    g = rng.normal(size=(60, 6)).astype(np.float32)
+    q = rng.normal(size=(25, 6)).astype(np.float32)
+    if kind == "clustered":
+        centres = 4 * rng.normal(size=(8, 6)).astype(np.float32)
+        g, q = g + centres[gl], q + centres[ql]
+    if kind == "ties":
+        g, q = np.round(g), np.round(q)
+    sim = q @ g.T
+    sim[3, :5] = -np.inf  # removed items
+    positives = Csr.from_lists(
+        [np.setdiff1d(np.flatnonzero(gl == lab), np.arange(5) if i == 3 else []) for i, lab in enumerate(ql)]
+    )
+    ranks = count_ranks(sim.copy(), padded_rows(positives, np.arange(25)), sparse=sparse)
+    for i in range(25):
+        order = sorted(range(60), key=lambda c: (-float(sim[i, c]), c))
+        expected = sorted(order.index(c) for c in positives.row(i))
+        assert sorted(ranks[i, : len(expected)].tolist()) == expected
+        assert (ranks[i, len(expected) :] == -1).all()
