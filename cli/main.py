@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from . import doctor, eval_mot, gallery, synth, track
+from . import doctor, eval_mot, eval_mtmc, gallery, synth, track
 from . import eval as eval_cmd
 from .common import print_error, state
 
@@ -55,6 +55,7 @@ app.command(name="track")(track.track)
 app.add_typer(gallery.app, name="gallery")
 app.add_typer(eval_cmd.app, name="eval")
 eval_cmd.app.command(name="mot")(eval_mot.mot)
+eval_cmd.app.command(name="mtmc")(eval_mtmc.mtmc)
 
 
 def run() -> None:
