@@ -10,12 +10,13 @@ entry), computed on the same input.
 
 How time is measured: both implementations run in this process on the same input, their steps alternating
 (ours, reference, ours, ...) after one warm-up each, so that a busy machine slows both alike; the median is
-reported. How peak memory is measured: every (implementation, B) runs one step in a fresh subprocess so that
-one case's allocations cannot hide another's. On CPU the subprocess resets the kernel's peak-resident-memory
-mark (``echo 5 > /proc/self/clear_refs``, Linux) once the inputs are built, runs the step, and reads the new
-peak (``VmHWM`` in ``/proc/self/status``); the difference is the extra memory the step needed at its peak (the
-first step, so it includes the allocator's own growth). On CUDA it is ``torch.cuda.max_memory_allocated()``
-minus the memory held before the step.
+reported. How peak memory is measured: every (implementation, B) runs in a fresh subprocess so that one
+case's allocations cannot hide another's. On CPU the subprocess runs a warm-up step, resets the kernel's
+peak-resident-memory mark (``echo 5 > /proc/self/clear_refs``, Linux), runs one more step and reads the new peak
+(``VmHWM`` in ``/proc/self/status``): the difference is the extra memory that step needed at its peak. glibc
+is told to return freed blocks above 128 KiB to the system at once (``MALLOC_MMAP_THRESHOLD_``), so memory
+freed by the warm-up step is not silently reused. On CUDA it is ``torch.cuda.max_memory_allocated()`` minus
+the memory held before the first step.
 
 The reference builds ``B x B x B`` tensors (about 44 bytes per element at its peak); it is skipped where that
 estimate exceeds half of the machine's memory (``--ref-max-gb`` changes the limit).
@@ -81,6 +82,9 @@ def _memory_child(impl: str, device: str, b: int, k: int, dim: int, variant: str
         _step(loss_fn, x, labels)
         peak = torch.cuda.max_memory_allocated() - before
     else:
+        _step(
+            loss_fn, x, labels
+        )  # warm-up: one-time allocations (thread pools, autograd engine) are not the loss's
         before = _reset_peak_rss()
         _step(loss_fn, x, labels)
         peak = _status_kib("VmHWM") * 1024 - before
@@ -107,7 +111,10 @@ def _peak_memory(impl: str, args: argparse.Namespace, b: int) -> float | None:
     cmd += ["--dim", str(args.dim), "--variant", args.variant, "--sizes", str(b)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # A fixed mmap threshold makes glibc return every freed block above 128 KiB to the system at once, so the
+    # warm-up step's freed memory cannot be silently reused by the measured step.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"  {impl} at B={b} failed: {tail}", file=sys.stderr)

@@ -20,8 +20,8 @@ anchor's row of the similarity matrix: ``M x B`` work and memory instead of ``B^
 for uneven label counts (the pairs of a label with ``n`` samples are ``n^2`` rows), and the temporaries are
 made chunk by chunk of pairs. The gradient is written by hand (checked with ``gradcheck``): the forward pass
 keeps one ``M x B`` tensor, the sigmoid's local derivative with the masks already applied, and the backward
-pass is one scale and two scatters into the ``B x B`` similarity gradient, which autograd carries through the
-normalisation and the matrix product.
+pass is one batched product and a row sum into the ``B x B`` similarity gradient, then one matrix product back
+to the normalised embeddings (autograd does the normalisation).
 
 Semantics follow the reference exactly (the parity tests are the arbiter):
 
@@ -110,12 +110,16 @@ def anchor_positive_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 class _NegativesBefore(torch.autograd.Function):
-    """``R[m] = sum_k [k negative] sigmoid((S[a_m, k] - S[a_m, j_m]) / anneal)`` with a hand-written gradient."""
+    """``R[m] = sum_k [k negative] sigmoid((S[a_m, k] - S[a_m, j_m]) / anneal)`` with ``S = X X^T``, by hand.
+
+    Taking the normalised embeddings ``X`` rather than ``S`` lets the backward pass use ``S``'s symmetry:
+    ``dX = (dS + dS^T) X`` is one matrix product where autograd would do two.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
-        sim: torch.Tensor,
+        normed: torch.Tensor,
         anchors: torch.Tensor,
         positives: torch.Tensor,
         groups: list[tuple[int, int]],
@@ -123,6 +127,7 @@ class _NegativesBefore(torch.autograd.Function):
         anneal: float,
         chunk_elements: int,
     ) -> torch.Tensor:
+        sim = normed @ normed.t()
         out = sim.new_empty(anchors.numel())
         # The local derivatives of every (anchor, positive, column) triple: M x B, the O(B^2 K) that is needed.
         deriv = sim.new_empty(anchors.numel(), sim.shape[1])
@@ -130,18 +135,17 @@ class _NegativesBefore(torch.autograd.Function):
             out[start:stop] = _chunk_into(
                 deriv[start:stop], sim, anchors[start:stop], positives[start:stop], same, anneal
             )
-        ctx.save_for_backward(deriv, anchors, positives)
+        ctx.save_for_backward(normed, deriv, anchors, positives)
         ctx.groups = groups
         ctx.anneal = anneal
-        ctx.sim_shape = sim.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        deriv, anchors, positives = ctx.saved_tensors
+        normed, deriv, anchors, positives = ctx.saved_tensors
         num_cols = deriv.shape[1]
-        grad_sim = deriv.new_zeros(ctx.sim_shape)
+        grad_sim = deriv.new_zeros(num_cols, num_cols)
         scale = grad_out / ctx.anneal
         with torch.autocast(device_type=deriv.device.type, enabled=False):
             # dR_m/ds_ik = deriv[m, k] / anneal: each anchor's row gets the scaled sum of its pairs' rows, one
@@ -154,7 +158,8 @@ class _NegativesBefore(torch.autograd.Function):
                 grad_sim.index_copy_(0, anchors[start:stop:n], torch.bmm(weights, block).squeeze(1))
                 start = stop
             grad_sim.index_put_((anchors, positives), -(deriv.sum(dim=1) * scale), accumulate=True)
-        return grad_sim, None, None, None, None, None, None
+            grad_normed = (grad_sim + grad_sim.t()) @ normed
+        return grad_normed, None, None, None, None, None, None
 
 
 def _rank_transform(r: torch.Tensor, variant: str, alpha: float, b: float) -> torch.Tensor:
@@ -201,8 +206,9 @@ def pnp_loss(
             return torch.sum(embeddings * 0)
         same = labels.unsqueeze(0) == labels.unsqueeze(1)
         normed = F.normalize(embeddings, p=2, dim=1)
-        sim = normed @ normed.t()
-        r = _NegativesBefore.apply(sim, anchors, positives, groups, same, float(anneal), int(chunk_elements))
+        r = _NegativesBefore.apply(
+            normed, anchors, positives, groups, same, float(anneal), int(chunk_elements)
+        )
         per_pair = _rank_transform(r, variant, alpha, b)
         # Mean over each anchor's positives, then over anchors: per group, a (count, n) block of pairs.
         start, anchor_means = 0, []

@@ -104,12 +104,13 @@ def test_gradcheck_of_the_hand_written_backward():
     same = labels[:, None] == labels[None, :]
     anchors, positives, groups = anchor_positive_pairs(labels)
     assert groups == [(2, 4), (3, 3)]  # uneven: two blocks in the backward pass
-    sim = (torch.rand(8, 8, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
+    # unnormalised rows: the function must be exact for any X in S = X X^T
+    x = (torch.randn(8, 3, generator=gen, dtype=torch.float64) * 0.6).requires_grad_()
 
-    def fn(s):
-        return _NegativesBefore.apply(s, anchors, positives, groups, same, 0.3, 5)
+    def fn(e):
+        return _NegativesBefore.apply(e, anchors, positives, groups, same, 0.3, 5)
 
-    assert torch.autograd.gradcheck(fn, (sim,), eps=1e-6, atol=1e-7, rtol=1e-5)
+    assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -126,14 +127,15 @@ def test_gradcheck_where_the_exponent_clamp_is_active():
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
     same = labels[:, None] == labels[None, :]
     anchors, positives, groups = anchor_positive_pairs(labels)
-    sim = (torch.rand(6, 6, generator=gen, dtype=torch.float64) * 2 - 1).requires_grad_()
+    x = torch.nn.functional.normalize(torch.randn(6, 3, generator=gen, dtype=torch.float64), dim=1)
+    sim = x @ x.t()
     gaps = (sim[anchors] - sim[anchors, positives][:, None]).abs()[~same[anchors]]
     assert (gaps > 1.0).any() and (gaps < 0.5).any()
 
-    def fn(s):
-        return _NegativesBefore.apply(s, anchors, positives, groups, same, 0.02, 1 << 20)
+    def fn(e):
+        return _NegativesBefore.apply(e, anchors, positives, groups, same, 0.02, 1 << 20)
 
-    assert torch.autograd.gradcheck(fn, (sim,), eps=1e-7, atol=1e-6, rtol=1e-4)
+    assert torch.autograd.gradcheck(fn, (x.requires_grad_(),), eps=1e-7, atol=1e-6, rtol=1e-4)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
