@@ -6,7 +6,9 @@ Two tracklets ``a`` (earlier) and ``b`` (later) are one vehicle when all of thes
   over the gap (or from the last centre itself, for a vehicle that stopped behind the occluder) to ``b``'s first
   centre is at most ``max_distance`` times the vehicle's size (the largest box of either piece: boxes next to
   an occluder are cut);
-- their vectors' cosine similarity is at least ``min_similarity``.
+- their vectors' cosine similarity is at least ``min_similarity``;
+- ``a`` did not leave through the frame border and ``b`` did not enter through it (those drove out of or into
+  the view rather than behind something), and they do not move in opposite directions.
 Candidate pairs are taken greedily, shortest gap first (then most similar): a short middle piece (a vehicle
 half visible beside the occluder) then links both neighbours instead of being skipped. Each piece continues at
 most one earlier piece and is continued by at most one later piece, so chains a → b → c form one track with
@@ -30,6 +32,8 @@ def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float
         for b in usable:
             tb = b.tracklet
             if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame:
+                continue
+            if a.left_at_border or b.entered_at_border or _opposite(a.velocity, b.velocity):
                 continue
             gap_s = tb.first_time - ta.last_time
             if gap_s <= 0 or gap_s > config.max_gap:
@@ -95,7 +99,22 @@ def _merge(chain: list[TrackSummary]) -> TrackSummary:
         counts[p.tracklet.cls] = counts.get(p.tracklet.cls, 0) + p.tracklet.num_boxes
     t.cls = max(counts, key=counts.get)
     size = max(p.size for p in chain)
-    return TrackSummary(t, first.first_box, last.last_box, last.velocity, float(sum(weights)), size)
+    return TrackSummary(
+        t,
+        first.first_box,
+        last.last_box,
+        last.velocity,
+        float(sum(weights)),
+        size,
+        entered_at_border=first.entered_at_border,
+        left_at_border=last.left_at_border,
+    )
+
+
+def _opposite(va: np.ndarray, vb: np.ndarray, min_speed: float = 0.5) -> bool:
+    """Both move (more than ``min_speed`` px per frame) and their directions differ by more than 90 degrees."""
+    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
+    return na > min_speed and nb > min_speed and float(np.dot(va, vb)) < 0
 
 
 def _side(box: np.ndarray) -> float:

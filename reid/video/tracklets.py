@@ -68,6 +68,8 @@ class TrackSummary:
     velocity: np.ndarray
     weight: float  # sum of the kept crops' qualities (how much to trust its vector when merging)
     size: float = 0.0  # largest sqrt(box area) seen
+    entered_at_border: bool = False  # first box touches the frame border: it drove in, was not hidden before
+    left_at_border: bool = False  # last box touches the frame border: it drove out, was not hidden after
     crops: list[KeptCrop] = field(default_factory=list, repr=False)  # dropped once embedded
 
 
@@ -85,12 +87,14 @@ class TrackletAccumulator:
         self.time_offset = time_offset
         self.live: dict[int, TrackState] = {}
         self.step = 0
+        self.frame_size: tuple[int, int] | None = None  # (height, width)
 
     def update(
         self, frame_index: int, t: float, image: np.ndarray, rows: np.ndarray, boxes: np.ndarray
     ) -> None:
         """One processed frame: ``rows`` from :class:`CameraTracker`, ``boxes`` the (M, 4) boxes to record."""
         self.step += 1
+        self.frame_size = (int(image.shape[0]), int(image.shape[1]))
         for row, box in zip(rows, boxes, strict=True):
             tid = int(row[4])
             state = self.live.get(tid)
@@ -117,7 +121,23 @@ class TrackletAccumulator:
             num_boxes=s.num_boxes,
         )
         weight = float(sum(c.quality for c in kept))
-        return TrackSummary(tracklet, s.first_box, s.last_box, s.velocity, weight, s.size, kept)
+        return TrackSummary(
+            tracklet,
+            s.first_box,
+            s.last_box,
+            s.velocity,
+            weight,
+            s.size,
+            entered_at_border=self._at_border(s.first_box),
+            left_at_border=self._at_border(s.last_box),
+            crops=kept,
+        )
+
+    def _at_border(self, box: np.ndarray, margin: float = 3.0) -> bool:
+        if self.frame_size is None:
+            return False
+        h, w = self.frame_size
+        return bool(box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin)
 
 
 def embed_summaries(summaries: list[TrackSummary], embedder: Embedder, batch_size: int = 64) -> None:

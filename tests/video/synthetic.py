@@ -46,7 +46,9 @@ def default_vehicles() -> list[Vehicle]:
     ]
 
 
-def draw(bg: np.ndarray, vehicles: list[Vehicle], frame: int) -> tuple[np.ndarray, list[tuple[int, tuple[float, ...]]]]:
+def draw(
+    bg: np.ndarray, vehicles: list[Vehicle], frame: int
+) -> tuple[np.ndarray, list[tuple[int, tuple[float, ...]]]]:
     import cv2
 
     img = bg.copy()
@@ -60,7 +62,9 @@ def draw(bg: np.ndarray, vehicles: list[Vehicle], frame: int) -> tuple[np.ndarra
         if x2 < 0 or x1 > W:
             continue
         cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), v.colour, -1)
-        cv2.rectangle(img, (int(x1) + 6, int(y1) + 4), (int(x1) + 16, int(y2) - 4), (20, 20, 20), -1)  # a window
+        cv2.rectangle(
+            img, (int(x1) + 6, int(y1) + 4), (int(x1) + 16, int(y2) - 4), (20, 20, 20), -1
+        )  # a window
         cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, W - 1), min(y2, H - 1)
         boxes.append((v.vid, (cx1, cy1, cx2 - cx1, cy2 - cy1)))
     return img, boxes

@@ -47,7 +47,9 @@ def test_outputs_and_mot_format(short_video, tmp_path: Path) -> None:
 
 def test_rejoin_after_occlusion_end_to_end(tmp_path: Path) -> None:
     vehicles = [Vehicle(1, -40, 90, 8.0, 0.0, 44, 24, (0, 0, 230))]
-    video = write_video(tmp_path / "occ.mp4", 45, vehicles, occluder=(140, 200), gt_path=tmp_path / "gt" / "occ.txt")
+    video = write_video(
+        tmp_path / "occ.mp4", 45, vehicles, occluder=(140, 200), gt_path=tmp_path / "gt" / "occ.txt"
+    )
     out = tmp_path / "out"
     out.mkdir()
     cfg = TrackConfig(detector="motion", tracker="bytetrack")

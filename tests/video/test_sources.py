@@ -108,7 +108,9 @@ def test_dropped_stream_reconnects_then_stops_cleanly() -> None:
         first[0] = False
         return FlakyCapture(n)
 
-    src = StreamSource("rtsp://camera/1", fps=10.0, reconnects=2, reconnect_delay=0.0, capture_factory=factory)
+    src = StreamSource(
+        "rtsp://camera/1", fps=10.0, reconnects=2, reconnect_delay=0.0, capture_factory=factory
+    )
     frames = list(src)
     assert len(frames) == 5 and frames[-1].time == pytest.approx(0.4)
     assert FlakyCapture.opened == 3  # the first capture plus two reconnects

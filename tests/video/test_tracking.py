@@ -46,7 +46,9 @@ def test_tracker_keeps_ids_through_linear_motion() -> None:
         tracker = CameraTracker(TrackerConfig(tracker_type=kind, gmc_method="none"), 10)
         ids = []
         for f in range(20):
-            boxes = np.array([[10 + 4 * f, 10, 50 + 4 * f, 30], [200 - 3 * f, 60, 240 - 3 * f, 90]], np.float32)
+            boxes = np.array(
+                [[10 + 4 * f, 10, 50 + 4 * f, 30], [200 - 3 * f, 60, 240 - 3 * f, 90]], np.float32
+            )
             out = tracker.update(Detections(boxes, [0.9, 0.8], [2, 2]))
             if f >= 2:
                 order = np.argsort(out[:, 0])
@@ -78,8 +80,20 @@ def test_best_crops_bounded_and_prefers_sharp_unclipped_large() -> None:
 
 
 def _summary(tid, first, last, box0, box1, feature, v=(0.0, 0.0)) -> TrackSummary:
-    t = Tracklet("c", tid, 2, first, last, first / 10, last / 10, last - first + 1, feature=np.array(feature, np.float32))
-    return TrackSummary(t, np.array(box0, np.float32), np.array(box1, np.float32), np.array(v, np.float32), 1.0)
+    t = Tracklet(
+        "c",
+        tid,
+        2,
+        first,
+        last,
+        first / 10,
+        last / 10,
+        last - first + 1,
+        feature=np.array(feature, np.float32),
+    )
+    return TrackSummary(
+        t, np.array(box0, np.float32), np.array(box1, np.float32), np.array(v, np.float32), 1.0
+    )
 
 
 def test_rejoin_after_occlusion() -> None:
@@ -96,3 +110,15 @@ def test_rejoin_after_occlusion() -> None:
     # too long a gap, or rejoin off: nothing joins
     assert rejoin([a, b], RejoinConfig(max_gap=0.5), 10.0)[1] == {1: 1, 2: 2}
     assert rejoin([a, b], RejoinConfig(enabled=False), 10.0)[1] == {1: 1, 2: 2}
+
+
+def test_rejoin_refuses_border_exits_and_opposite_directions() -> None:
+    red = [1.0, 0.0, 0.0]
+    a = _summary(1, 0, 20, [200, 50, 240, 70], [0, 50, 40, 70], red, v=(-5, 0))
+    b = _summary(2, 25, 45, [0, 80, 40, 100], [100, 80, 140, 100], red, v=(5, 0))
+    assert rejoin([a, b], RejoinConfig(max_distance=10.0), 10.0)[1] == {1: 1, 2: 2}  # opposite directions
+    a.left_at_border = True
+    b.velocity = np.array([-5.0, 0.0], np.float32)
+    assert rejoin([a, b], RejoinConfig(max_distance=10.0), 10.0)[1] == {1: 1, 2: 2}  # a drove out of the view
+    a.left_at_border = False
+    assert rejoin([a, b], RejoinConfig(max_distance=10.0), 10.0)[1] == {1: 1, 2: 1}
