@@ -7,14 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-def multicam_progress(bar: Any) -> Callable[..., None]:
+def multicam_progress(bar: Any, prefix: str = "") -> Callable[..., None]:
     """A runner progress callback: per-camera frame bars, an overall bar, and bars for linking and writing."""
     tasks: dict[str, Any] = {}
     frames: dict[str, tuple[int, int | None]] = {}
 
     def task(key: str, description: str) -> Any:
         if key not in tasks:
-            tasks[key] = bar.add_task(description, total=None, info="")
+            tasks[key] = bar.add_task(prefix + description, total=None, info="")
         return tasks[key]
 
     def callback(done: int, total: int | None = None, camera: str | None = None, stage: str = "", **info: Any) -> None:

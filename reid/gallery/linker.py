@@ -288,19 +288,24 @@ def _candidate_pairs(feats: np.ndarray, dense: np.ndarray | None, cfg: LinkConfi
 
 
 def _rerank_similarity(feats: np.ndarray, cfg: LinkConfig) -> np.ndarray:
-    """k-reciprocal re-ranked similarities (1 - Jaccard-blended distance) of all tracklets with each other."""
+    """k-reciprocal re-ranked similarities (1 - re-ranked distance) of all tracklets with each other, from
+    :mod:`reid.evaluation.rerank` (Zhong et al. 2017)."""
     if len(feats) > cfg.rerank_max_tracklets:
         raise ConfigError(
             f"re-ranking {len(feats)} tracklets needs a dense {len(feats)}x{len(feats)} matrix "
             f"(limit rerank_max_tracklets={cfg.rerank_max_tracklets})",
             "set rerank: false or raise rerank_max_tracklets",
         )
-    try:
-        from reid.evaluation.rerank import k_reciprocal_rerank
-    except ImportError as exc:  # the evaluation package is optional at this boundary
-        raise ConfigError("k-reciprocal re-ranking is not available in this installation", "set rerank: false") from exc
-    dist = k_reciprocal_rerank(feats, feats, k1=cfg.rerank_k1, k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
-    return (1.0 - np.asarray(dist, dtype=np.float32)).astype(np.float32)
+    from reid.evaluation.rerank import RerankParams, reranked_similarity
+
+    n = len(feats)
+    k1 = max(1, min(cfg.rerank_k1, n - 1))
+    params = RerankParams(k1=k1, k2=max(1, min(cfg.rerank_k2, k1 + 1)), lam=cfg.rerank_lambda)
+    rows = np.arange(n)
+    block = reranked_similarity(feats, rows, rows, params)
+    # the final re-ranked distance is (1 - lambda) * Jaccard + lambda * (1 - cos); 1 - distance reads like a
+    # cosine similarity (1 for identical neighbourhoods), so one threshold scale serves both modes
+    return (1.0 + block(rows)).astype(np.float32)
 
 
 def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,

@@ -113,3 +113,21 @@ def test_threshold_extremes_and_missing_features() -> None:
     low = link([Sighting("a", 0, 1, unit(1, 0)), Sighting("b", 5, 6, unit(0, 1))], LinkConfig(threshold=0.1))
     assert len(set(low.identities)) == 2
     assert high[2] not in high[:2]  # no feature: an identity of its own
+
+
+def test_rerank_mode_links_the_same_clusters() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((3, 32)).astype(np.float32)
+    sightings, truth = [], []
+    for vehicle in range(3):
+        for j in range(4):
+            vec = centres[vehicle] + 0.15 * rng.standard_normal(32).astype(np.float32)
+            sightings.append(Sighting(f"c{j}", 10.0 * vehicle, 10.0 * vehicle + 5, vec / np.linalg.norm(vec)))
+            truth.append(vehicle)
+    cfg = LinkConfig(threshold=0.5, rerank=True, rerank_k1=4, rerank_k2=2)
+    ids = np.asarray(link(sightings, cfg).identities)
+    assert len(set(ids.tolist())) == 3
+    for vehicle in range(3):
+        assert len(set(ids[np.asarray(truth) == vehicle].tolist())) == 1
+    with pytest.raises(Exception, match="rerank_max_tracklets"):
+        link(sightings, cfg.model_copy(update={"rerank_max_tracklets": 5}))
