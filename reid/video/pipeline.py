@@ -121,6 +121,8 @@ def track_video(
     def flush(force: bool) -> None:
         nonlocal pending
         for s in acc.pop_finished(final=force):
+            if s.tracklet.num_boxes < config.min_boxes:
+                continue  # noise (a flicker of the detector): never embedded, its boxes are dropped
             if config.save_crops:
                 save_crops(s, crops_root / str(s.tracklet.track_id))
             pending.append(s)
@@ -163,8 +165,13 @@ def track_video(
         if batch:
             run_batch(batch)
         flush(force=True)
+        incomplete, warning = (
+            src.incomplete,
+            src.warning,
+        )  # read now: drawing the video reads the source again
+        seconds = time.perf_counter() - started
 
-        summaries = [s for s in finished]
+        summaries = list(finished)
         summaries, mapping = (
             rejoin(summaries, config.rejoin, step_fps)
             if embedder is not None
@@ -189,14 +196,7 @@ def track_video(
             live_video.finish()
             out_video = live_video.path
         elif config.save_video:
-            replay = (
-                open_source(src.name, config.vid_stride, config.fps)
-                if isinstance(source, (str, Path)) or not isinstance(source, FrameSource)
-                else source
-            )
-            out_video = render_video(
-                replay, final_mot, video_path(out_dir, camera), config.trail, progress=None
-            )
+            out_video = render_video(src, final_mot, video_path(out_dir, camera), config.trail)
     except BaseException as exc:
         spool.abort()
         if live_video is not None:
@@ -205,16 +205,15 @@ def track_video(
         update_status(out_dir, camera, {"state": state, "source": src.name, "error": str(exc)[:300]})
         raise
 
-    seconds = time.perf_counter() - started
     update_status(
         out_dir,
         camera,
         {
-            "state": "incomplete" if src.incomplete else "complete",
+            "state": "incomplete" if incomplete else "complete",
             "source": src.name,
             "frames": processed,
             "tracklets": len(tracklets),
-            "warning": src.warning,
+            "warning": warning,
         },
     )
     return CameraResult(
@@ -223,8 +222,8 @@ def track_video(
         mot_path=final_mot,
         frames=processed,
         fps=src.fps,
-        incomplete=src.incomplete,
-        warning=src.warning,
+        incomplete=incomplete,
+        warning=warning,
         video_path=out_video,
         source=src.name,
         rejoined={old: new for old, new in final_map.items() if old != new},

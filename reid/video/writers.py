@@ -66,9 +66,12 @@ class MotSpool:
         return rows
 
     def abort(self) -> None:
+        """Stop without a MOT file (the run failed): the spool is removed, status.json tells what happened."""
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self.path.exists():
+            self.path.unlink()
 
 
 def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tuple[int, int, str]]:
