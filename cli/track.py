@@ -81,8 +81,9 @@ def track(
     """Track the vehicles of one camera and summarise each track by one re-ID vector.
 
     Writes mot/<camera>.txt (MOTChallenge), tracklets.jsonl, status.json and, when asked, crops/<camera>/<id>/
-    and video/<camera>.mp4 under --out. Flags override --config (a YAML of kind 'track', see configs/track.yaml)
-    and --set.
+    and video/<camera>.mp4 under --out. A SOURCE folder holding camera videos (or one subfolder of frames per
+    camera) runs every camera and links identities across them (the options marked "Folder of cameras").
+    Flags override --config (a YAML of kind 'track', see configs/track.yaml) and --set.
     """
     from reid.io import prepare_output_dir
     from reid.video.config import TrackConfig
