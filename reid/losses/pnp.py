@@ -78,7 +78,7 @@ def _chunk_into(
 
     On return ``buf`` holds the local derivative ``d sigmoid / d z = y (1 - y)``, zero where ``k`` is not a
     negative of the anchor or where the reference's exponent clamp (``|z| > 50``) cuts the gradient, so the
-    backward pass is a scale and two scatters. Everything is done in place: about a dozen passes over the chunk.
+    backward pass needs nothing else. Everything is done in place: about a dozen passes over the chunk.
     ``y = sigmoid(clamp(z, -50, 50))`` with ``z = (s_ik - s_ij) / anneal`` is the reference's
     ``1 / (1 + exp(clamp(-z, -50, 50)))`` up to rounding.
     """

@@ -246,3 +246,21 @@ def test_gradient_on_a_positive_follows_the_variant(variant):
         assert all(s < 0.99 for s in steps)
     else:  # "Iu", "Ib": increasing: the worst-ranked positives are pulled hardest
         assert all(s > 1.01 for s in steps)  # Ib saturates towards 1/b
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_matches_reference_on_cuda_and_under_cuda_autocast(variant):
+    gen = torch.Generator().manual_seed(5)
+    labels = torch.tensor(BATCHES["uneven"], device="cuda")
+    x = torch.randn(len(labels), 32, generator=gen).cuda()
+    x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref = ReferencePNP(variant=variant, alpha=4.0, anneal=0.01, b=2.0)(x_ref, labels)
+    ref.backward()
+    ours = PNPLoss(variant)(x_ours, labels)
+    ours.backward()
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-7)
+    _assert_grad_close(x_ref.grad, x_ours.grad, 1e-5)
+    with torch.autocast("cuda", dtype=torch.float16):
+        half = PNPLoss(variant)(x.half(), labels)
+    assert half.dtype == torch.float32 and torch.isfinite(half)
