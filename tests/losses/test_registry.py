@@ -96,3 +96,13 @@ def test_smooth_ap_without_positives_is_zero():
     loss = SmoothAPLoss()(x, torch.arange(4))
     loss.backward()
     assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_config_and_registry_import_without_torch():
+    """Training configs validate the loss section without paying for a torch import."""
+    import subprocess
+    import sys
+
+    code = "import sys, reid.losses as m; m.LossConfig(variant='PNP-D_q'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
