@@ -45,7 +45,9 @@ BACKBONES: dict[str, Callable[[], tuple[nn.Module, nn.Module, int]]] = {
     "resnet18": _resnet("resnet18"),
     "resnet50": _resnet("resnet50"),
     "resnet101": _resnet("resnet101"),
+    "resnet34": _resnet("resnet34"),
     "mobilenet_v3_large": _features("mobilenet_v3_large", 960),
+    "mobilenet_v3_small": _features("mobilenet_v3_small", 576),
     "efficientnet_b0": _features("efficientnet_b0", 1280),
     "convnext_tiny": _features("convnext_tiny", 768),
 }
