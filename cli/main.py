@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
-from . import doctor, eval_mot, eval_mtmc, gallery, synth, track
+from . import demo, doctor, eval_mot, eval_mtmc, gallery, synth, track
 from . import eval as eval_cmd
+from . import embed, export, train
 from .common import print_error, state
 
 app = typer.Typer(
@@ -53,9 +54,13 @@ app.command(name="doctor")(doctor.doctor)
 app.add_typer(synth.app, name="synth")
 app.command(name="track")(track.track)
 app.add_typer(gallery.app, name="gallery")
+app.command(name="demo")(demo.demo)
 app.add_typer(eval_cmd.app, name="eval")
 eval_cmd.app.command(name="mot")(eval_mot.mot)
 eval_cmd.app.command(name="mtmc")(eval_mtmc.mtmc)
+app.command(name="train")(train.train)
+app.command(name="embed")(embed.embed)
+app.add_typer(export.app, name="export")
 
 
 def run() -> None:

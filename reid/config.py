@@ -35,6 +35,7 @@ CONFIG_SCHEMAS: dict[str, str] = {
     "track": "reid.video.config:TrackConfig",
     "tracker": "reid.video.config:TrackerConfig",
     "eval": "reid.evaluation.config:EvalConfig",
+    "train": "reid.train.config:TrainConfig",
 }
 
 
