@@ -23,6 +23,7 @@ class IndexConfig(ConfigModel):
     nprobe: int = Field(16, ge=1)
     hnsw_m: int = Field(32, ge=4)
     hnsw_ef_search: int = Field(64, ge=1)
+    max_train: int = Field(100_000, ge=1000, description="IVF: train the cells on at most this many vectors")
     use_gpu: Literal["auto", "never"] = "auto"
 
 

@@ -313,20 +313,36 @@ def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolo
     """Attach sightings one at a time (time order) to the best compatible identity prototype, else a new one."""
     cons = Constraints(sightings, topology, cfg)
     identities: list[int | None] = [s.identity for s in sightings]
-    members: dict[int, list[int]] = {}
-    sums: dict[int, np.ndarray] = {}
-    counts: dict[int, int] = {}
     dim = next((np.asarray(s.feature).size for s in sightings if s.feature is not None), 0)
+    # prototypes as growing arrays: row r holds the vector sum and count of identity gids[r]
+    gids: list[int] = []
+    row_of: dict[int, int] = {}
+    members: list[list[int]] = []
+    sums = np.zeros((64, dim), np.float32)
+    counts = np.zeros(64, np.float32)
+
+    def row_for(gid: int) -> int:
+        nonlocal sums, counts
+        if gid not in row_of:
+            if len(gids) == len(counts):
+                sums = np.vstack([sums, np.zeros_like(sums)])
+                counts = np.concatenate([counts, np.zeros_like(counts)])
+            row_of[gid] = len(gids)
+            gids.append(gid)
+            members.append([])
+        return row_of[gid]
+
+    def add(gid: int, i: int) -> None:
+        r = row_for(gid)
+        members[r].append(i)
+        f = sightings[i].feature
+        if f is not None:
+            sums[r] += _normalised(np.asarray(f, np.float32).reshape(1, -1))[0]
+            counts[r] += 1
+
     for i, s in enumerate(sightings):
-        if s.identity is None:
-            continue
-        gid = int(s.identity)
-        members.setdefault(gid, []).append(i)
-        sums.setdefault(gid, np.zeros(dim, np.float32))
-        counts.setdefault(gid, 0)
-        if s.feature is not None:
-            sums[gid] = sums[gid] + _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
-            counts[gid] += 1
+        if s.identity is not None:
+            add(int(s.identity), i)
     order = sorted((i for i, s in enumerate(sightings) if s.identity is None), key=lambda i: _order_key(sightings[i]))
     next_free = next_id
     new_ids: list[int] = []
@@ -334,32 +350,25 @@ def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolo
     for done, i in enumerate(order):
         s = sightings[i]
         chosen = None
-        if s.feature is not None and members:
+        m = len(gids)
+        if s.feature is not None and m:
             f = _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
-            ids = [g for g in members if counts[g] > 0]
-            if ids:
-                proto = np.vstack([sums[g] / counts[g] for g in ids])
-                scores = proto @ f
-                for idx in np.argsort(-scores):
-                    if scores[idx] < cfg.threshold:
-                        break
-                    g = ids[int(idx)]
-                    if cons.compatible(members[g], [i]):
-                        chosen = g
-                        break
-                    blocked += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scores = np.where(counts[:m] > 0, (sums[:m] @ f) / np.maximum(counts[:m], 1), -np.inf)
+            candidates = np.flatnonzero(scores >= cfg.threshold)
+            for r in candidates[np.argsort(-scores[candidates])]:
+                if cons.compatible(members[int(r)], [i]):
+                    chosen = gids[int(r)]
+                    break
+                blocked += 1
         if chosen is None:
             chosen = next_free
             next_free += 1
             new_ids.append(chosen)
-            members[chosen], sums[chosen], counts[chosen] = [], np.zeros(dim, np.float32), 0
         else:
             merges += 1
         identities[i] = chosen
-        members[chosen].append(i)
-        if s.feature is not None:
-            sums[chosen] = sums[chosen] + _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
-            counts[chosen] += 1
+        add(chosen, i)
         if progress is not None and done % 256 == 0:
             progress(done, len(order), stage="link")
     return LinkResult(identities=[int(g) for g in identities], new_identities=new_ids, merges=merges,
