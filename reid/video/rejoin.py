@@ -7,8 +7,10 @@ Two tracklets ``a`` (earlier) and ``b`` (later) are one vehicle when all of thes
   centre is at most ``max_distance`` times the vehicle's size (the largest box of either piece: boxes next to
   an occluder are cut);
 - their vectors' cosine similarity is at least ``min_similarity``;
-- ``a`` did not leave through the frame border and ``b`` did not enter through it (those drove out of or into
-  the view rather than behind something), and they do not move in opposite directions.
+- they do not move in opposite directions; and when ``a`` left through the frame border or ``b`` entered through
+  it (a vehicle driving out of or into the view rather than behind something), ``b`` must start right where
+  ``a`` ended (within ``BORDER_DISTANCE`` vehicle sizes): a track that broke while the vehicle was still entering
+  is rejoined, an exit and an unrelated entry nearby are not.
 Candidate pairs are taken greedily, shortest gap first (then most similar): a short middle piece (a vehicle
 half visible beside the occluder) then links both neighbours instead of being skipped. Each piece continues at
 most one earlier piece and is continued by at most one later piece, so chains a → b → c form one track with
@@ -22,6 +24,8 @@ import numpy as np
 from reid.video.config import RejoinConfig
 from reid.video.tracklets import TrackSummary, centre, normalise
 
+BORDER_DISTANCE = 0.5  # in vehicle sizes: how close pieces touching the frame border must be to be joined
+
 
 def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float) -> list[tuple[int, int]]:
     """Pairs ``(earlier_id, later_id)`` to join, chosen greedily by gap, then similarity."""
@@ -33,7 +37,7 @@ def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float
             tb = b.tracklet
             if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame:
                 continue
-            if a.left_at_border or b.entered_at_border or _opposite(a.velocity, b.velocity):
+            if _opposite(a.velocity, b.velocity):
                 continue
             gap_s = tb.first_time - ta.last_time
             if gap_s <= 0 or gap_s > config.max_gap:
@@ -43,7 +47,8 @@ def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float
             moved = centre(a.last_box) + a.velocity * gap_frames
             dist = min(np.linalg.norm(start - moved), np.linalg.norm(start - centre(a.last_box)))
             size = max(a.size, b.size, _side(a.last_box), _side(b.first_box))
-            if dist > config.max_distance * size:
+            limit = BORDER_DISTANCE if (a.left_at_border or b.entered_at_border) else config.max_distance
+            if dist > limit * size:
                 continue
             sim = float(np.dot(ta.feature, tb.feature))
             if sim >= config.min_similarity:

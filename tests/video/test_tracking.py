@@ -122,3 +122,8 @@ def test_rejoin_refuses_border_exits_and_opposite_directions() -> None:
     assert rejoin([a, b], RejoinConfig(max_distance=10.0), 10.0)[1] == {1: 1, 2: 2}  # a drove out of the view
     a.left_at_border = False
     assert rejoin([a, b], RejoinConfig(max_distance=10.0), 10.0)[1] == {1: 1, 2: 1}
+    # a track that broke while the vehicle was still entering: the next piece starts where it ended
+    c = _summary(3, 0, 3, [0, 50, 10, 70], [0, 50, 20, 70], red, v=(4, 0))
+    d = _summary(4, 5, 20, [2, 50, 30, 70], [100, 50, 140, 70], red, v=(4, 0))
+    c.left_at_border = d.entered_at_border = True
+    assert rejoin([c, d], RejoinConfig(), 10.0)[1] == {3: 3, 4: 3}
