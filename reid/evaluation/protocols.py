@@ -8,8 +8,9 @@
 
 A query whose identity has no image left in its gallery (after removals) has no defined AP. It is excluded
 from every metric and counted in ``num_excluded`` (and its index listed in ``excluded``), never dropped
-silently. All metric values are percentages. Keys starting with ``_`` hold per-query arrays (for the
-rank-list pictures) and are dropped before results are written as JSON. ``docs/protocols.md`` explains why the two VehicleID protocols
+silently. All metric values are percentages and every public protocol function returns plain values that
+can be logged or written as JSON; :func:`evaluate_test_list` (and ``veri_protocol(details=True)``) also
+return ``_``-prefixed per-query arrays for the rank-list pictures. ``docs/protocols.md`` explains why the two VehicleID protocols
 give different numbers.
 """
 
@@ -74,6 +75,11 @@ def _evaluate(
     return summarize(pr.select(has), ks, minp), excluded
 
 
+def _plain(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` without the ``_`` keys (per-query arrays), so it can be logged or written as JSON as is."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
 def per_query_ap(pr: PositiveRanks) -> np.ndarray:
     """(Q,) AP of each query, NaN for a query without positive (for picking the worst queries to show)."""
     out = np.full(pr.num_queries, np.nan)
@@ -119,9 +125,10 @@ def paper_protocol(
     "num_ids": M, "excluded": [indices]}``: ``rank{k}`` is Recall@K; images whose identity has no other image
     cannot be queries and are excluded. ``similarity`` replaces the cosine similarity (re-ranking uses it).
     """
-    return evaluate_test_list(
+    out = evaluate_test_list(
         features, labels, ("paper",), ks=ks, similarity=similarity, block_size=block_size, progress=progress
     )["paper"]
+    return _plain(out)
 
 
 def draw_gallery(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -149,7 +156,7 @@ def gallery_protocol(
     population standard deviation over draws. Identities with a single image only ever appear in the
     gallery (as distractors); every query has exactly one correct gallery image.
     """
-    return evaluate_test_list(
+    out = evaluate_test_list(
         features,
         labels,
         ("gallery",),
@@ -160,6 +167,7 @@ def gallery_protocol(
         block_size=block_size,
         progress=progress,
     )["gallery"]
+    return _plain(out)
 
 
 def evaluate_test_list(
@@ -350,11 +358,13 @@ def veri_protocol(
     similarity: SimilarityFn | None = None,
     block_size: int = 1024,
     progress: Progress | None = None,
+    details: bool = False,
 ) -> dict[str, Any]:
     """Given query and gallery; same identity and camera removed per query; Rank-k, mAP and mINP in percent.
 
     With unknown cameras (-1, e.g. a folder dataset) nothing is removed: the plain query/gallery protocol.
-    Keys starting with ``_`` carry arrays for the rank-list pictures and are not meant for JSON.
+    With ``details``, keys starting with ``_`` add the per-query AP and the removed items (for the rank-list
+    pictures); without, the result is plain JSON-able values.
     """
     ks = _check_ks(ks)
     q = check_features(query_features, "query features")
@@ -367,7 +377,7 @@ def veri_protocol(
     sim = similarity or dot_similarity(q, g)
     pr = positive_ranks(sim, len(q), positives, removed, block_size=block_size, progress=progress)
     metrics, excluded = _evaluate(pr, ks, minp=True)
-    return {
+    result = {
         **metrics,
         "num_queries": int(len(q) - len(excluded)),
         "num_excluded": int(len(excluded)),
@@ -376,3 +386,4 @@ def veri_protocol(
         "_per_query_ap": per_query_ap(pr),
         "_removed": removed,
     }
+    return result if details else _plain(result)

@@ -143,7 +143,14 @@ def evaluate_vehicleid(
         raise InputError(f"split {split!r} is {what}", "valid splits: small, medium, large (--split)")
     records = read_vehicleid(root, split, skip_missing=skip_missing)
     feats = get_embeddings(
-        records, root, weights, features, device, batch_size, num_workers, progress("embed", None)
+        records,
+        root,
+        weights,
+        features,
+        device,
+        batch_size,
+        num_workers,
+        progress("embed", None) if weights is not None else None,
     )
     labels = np.array([r.label for r in records], dtype=np.int64)
     dev = _similarity_device(device)
@@ -206,7 +213,14 @@ def _query_gallery(
 ) -> EvalRun:
     both = query + gallery
     feats = get_embeddings(
-        both, root, weights, features, device, batch_size, num_workers, progress("embed", None)
+        both,
+        root,
+        weights,
+        features,
+        device,
+        batch_size,
+        num_workers,
+        progress("embed", None) if weights is not None else None,
     )
     q, g = feats[: len(query)], feats[len(query) :]
     q_index = np.arange(len(query))
@@ -226,6 +240,7 @@ def _query_gallery(
         cams[g_index],
         similarity=sim,
         progress=progress("evaluate", len(query)),
+        details=True,
     )
     public = _public(out)
     excluded = public.pop("excluded")
