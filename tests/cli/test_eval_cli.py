@@ -287,3 +287,33 @@ def test_weights_path_embeds_with_a_random_network(vehicleid, tmp_path, monkeypa
     result = json.loads(out.read_text())
     assert 0.0 <= result["protocols"]["paper"]["mAP"] <= 100.0
     assert result["protocols"]["gallery"]["repeats"] == 2
+
+
+def test_rerank_and_gallery_only_with_pictures(vehicleid, tmp_path, monkeypatch, capsys) -> None:
+    root, feats = vehicleid
+    out, vis = tmp_path / "rr.json", tmp_path / "vis"
+    args = ["eval", "vehicleid", "--root", str(root), "--split", "small", "--features", str(feats)]
+    extra = [
+        "--protocol",
+        "gallery",
+        "--repeats",
+        "3",
+        "--rerank",
+        "--k1",
+        "4",
+        "--k2",
+        "2",
+        "--lambda",
+        "0.5",
+    ]
+    code, _, err = run_main(
+        [*args, *extra, "--json", str(out), "--visualize", "2", "--vis-dir", str(vis)], monkeypatch, capsys
+    )
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["rerank"] == {"k1": 4, "k2": 2, "lambda": 0.5}
+    assert set(result["protocols"]) == {"gallery"} and result["protocols"]["gallery"]["repeats"] == 3
+    assert len(list(vis.glob("*.png"))) == 2
+    # a non-empty picture folder is refused unless --overwrite
+    code, _, err = run_main([*args, "--visualize", "1", "--vis-dir", str(vis)], monkeypatch, capsys)
+    assert "--overwrite" in _one_line_error(code, err)
