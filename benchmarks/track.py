@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reid.video.sources import Frame, FrameSource
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
@@ -117,14 +119,11 @@ def full_pipeline(video: Path, config, embedder, out: Path, detector_name: str) 
     return result.frames, time.perf_counter() - start, len(result.tracklets)
 
 
-class GeneratedSource:
+class GeneratedSource(FrameSource):
     """Endless traffic drawn on the fly: coloured boxes crossing a static background, new ones keep coming."""
 
     def __init__(self, seconds: float, fps: float = 10.0, size: tuple[int, int] = (320, 192), seed: int = 0):
-        from reid.video.sources import FrameSource
-
-        self.__class__ = type("GeneratedFrameSource", (GeneratedSource, FrameSource), {})
-        FrameSource.__init__(self, "generated", 1)
+        super().__init__("generated", 1)
         self.fps = fps
         self.total_frames = int(seconds * fps)
         self.size = size
@@ -132,8 +131,6 @@ class GeneratedSource:
 
     def __iter__(self) -> Iterator:
         import cv2
-
-        from reid.video.sources import Frame
 
         rng = np.random.default_rng(self.seed)
         w, h = self.size

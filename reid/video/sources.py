@@ -10,6 +10,7 @@ frame number where reading stopped; a stream that drops is reopened a few times 
 
 from __future__ import annotations
 
+import abc
 import os
 import re
 import time
@@ -61,7 +62,7 @@ def natural_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-class FrameSource:
+class FrameSource(abc.ABC):
     """Base of every source: iterate for frames; afterwards ``incomplete``/``warning`` say if it ended early."""
 
     kind = "source"
@@ -95,11 +96,9 @@ class FrameSource:
         self.incomplete = True
         self.warning = f"{self.name}: {why} at frame {index + 1}; outputs cover frames 1..{index} only"
 
-    def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the underlying handle (also done when iteration ends)."""
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[Frame]:
+        """Yield the frames one at a time, setting ``frames_read``, ``incomplete`` and ``warning``."""
 
 
 class VideoFileSource(FrameSource):
@@ -285,6 +284,12 @@ class StreamSource(FrameSource):
                 index += 1
         finally:
             cap.release()
+
+    def close(self) -> None:
+        """Release the stream (also done when iteration ends)."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
 
 def _opencv_capture(address: str | int) -> Any:
