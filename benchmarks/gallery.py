@@ -126,9 +126,10 @@ def bench_scene(weights: str, out: str, vehicles: int, seconds: float) -> dict:
                         overwrite=True)
     track = TrackConfig(detector="motion", reid_weights=weights)
     t0 = time.perf_counter()
-    run_camera_folder(calib, root / "calibration-run", track, report=False)
-    cal = calibrate_run(root / "calibration-run", calib / "gt", LinkConfig(), load_cameras(calib / "cameras.yaml"))
-    run_camera_folder(scene, root / "run", track, LinkConfig(threshold=cal.best.threshold))
+    base = LinkConfig(min_revisit=2 * seconds)  # a vehicle passes each camera of a synthetic scene once
+    run_camera_folder(calib, root / "calibration-run", track, base, report=False)
+    cal = calibrate_run(root / "calibration-run", calib / "gt", base, load_cameras(calib / "cameras.yaml"))
+    run_camera_folder(scene, root / "run", track, base.model_copy(update={"threshold": cal.best.threshold}))
     m = evaluate_mtmc(root / "run" / "mot", scene / "gt")
     return {"cameras": 3, "vehicles": vehicles, "seconds": seconds, "threshold": cal.best.threshold,
             "idf1": m.idf1, "idp": m.idp, "idr": m.idr, "chance_idf1": chance_idf1(root / "run", scene / "gt"),

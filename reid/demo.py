@@ -173,12 +173,14 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: Pr
             return None
         return lambda d, t=None, **k: progress(d, t, **{**k, "stage": f"{name}:{k.get('stage', '')}"})
 
-    # the threshold comes from the calibration scene; the scored scene never sees its labels
+    # the threshold comes from the calibration scene; the scored scene never sees its labels. In these scenes a
+    # vehicle passes each camera once, so one camera's tracklets a few seconds apart are never one vehicle
+    base = LinkConfig(min_revisit=2 * s.seconds)
     calib_run = out / "calibration-run"
-    run_camera_folder(calib_scene, calib_run, track, LinkConfig(), workers=workers, progress=stage("calibrate"),
+    run_camera_folder(calib_scene, calib_run, track, base, workers=workers, progress=stage("calibrate"),
                       report=False)
-    cal = calibrate_run(calib_run, calib_scene / "gt", LinkConfig(), load_cameras(calib_scene / "cameras.yaml"))
-    link_cfg = LinkConfig(threshold=cal.best.threshold)
+    cal = calibrate_run(calib_run, calib_scene / "gt", base, load_cameras(calib_scene / "cameras.yaml"))
+    link_cfg = base.model_copy(update={"threshold": cal.best.threshold})
     run_dir = out / "run"
     result = run_camera_folder(scene, run_dir, track, link_cfg, workers=workers, progress=stage("run"))
     metrics = evaluate_mtmc(run_dir / "mot", scene / "gt")

@@ -49,4 +49,9 @@ class LinkConfig(ConfigModel):
     overlap_tolerance: float = Field(
         0.0, ge=0.0, description="seconds two tracklets of one camera may overlap and still be one vehicle"
     )
+    min_revisit: float = Field(
+        0.0, ge=0.0,
+        description="seconds after leaving a camera before a vehicle can be seen by it again (0: any time; "
+        "fragments of one pass are joined by the single-camera stage)",
+    )
     index: IndexConfig = IndexConfig()

@@ -82,13 +82,17 @@ class Constraints:
         self.s = sightings
         self.topology = topology if (cfg.use_topology and topology_active(topology)) else None
         self.tolerance = cfg.overlap_tolerance
+        self.min_revisit = cfg.min_revisit
 
     def overlap(self, i: int, j: int) -> bool:
-        """Same camera and overlapping in time (beyond the tolerance)."""
+        """Same camera and overlapping in time (beyond the tolerance), or back sooner than ``min_revisit``."""
         a, b = self.s[i], self.s[j]
         if a.camera != b.camera:
             return False
-        return min(a.t_end, b.t_end) - max(a.t_start, b.t_start) > self.tolerance
+        gap = max(a.t_start, b.t_start) - min(a.t_end, b.t_end)  # > 0: disjoint, < 0: overlapping
+        if gap < -self.tolerance:
+            return True
+        return self.min_revisit > 0 and gap < self.min_revisit
 
     def step_ok(self, i: int, j: int) -> bool:
         """Whether a vehicle seen in ``i`` can next be seen in ``j`` (``i`` starts no later than ``j``)."""

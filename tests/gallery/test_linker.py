@@ -45,6 +45,15 @@ def test_overlap_tolerance_allows_handoff_fragments() -> None:
 
 
 @pytest.mark.parametrize("mode", ["batch", "online"])
+def test_min_revisit_keeps_one_camera_passes_apart(mode: str) -> None:
+    f = unit(1, 0)
+    s = [Sighting("a", 0, 10, f), Sighting("a", 30, 40, f), Sighting("a", 200, 210, f)]
+    ids = link(s, LinkConfig(threshold=0.5, mode=mode, min_revisit=60.0)).identities
+    assert ids[0] != ids[1]  # back after 20 s: not allowed
+    assert ids[2] in (ids[0], ids[1])  # back after 190 s: may be the same vehicle
+
+
+@pytest.mark.parametrize("mode", ["batch", "online"])
 def test_topology_windows_respected(mode: str) -> None:
     f = unit(0, 1, 0)
     cfg = LinkConfig(threshold=0.5, mode=mode)

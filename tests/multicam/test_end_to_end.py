@@ -40,9 +40,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     calib = root / "calib"
     write_scene(calib, cameras=3, vehicles=s.vehicles, seconds=s.seconds, fps=s.fps, size=s.size, seed=4)
     track = TrackConfig(detector="motion", reid_weights=str(checkpoint), device="cpu")
-    run_camera_folder(calib, root / "calib-run", track, workers=1, report=False)
-    cal = calibrate_run(root / "calib-run", calib / "gt", LinkConfig(), load_cameras(calib / "cameras.yaml"))
-    link = LinkConfig(threshold=cal.best.threshold)
+    run_camera_folder(calib, root / "calib-run", track, LinkConfig(min_revisit=60.0), workers=1, report=False)
+    base = LinkConfig(min_revisit=60.0)  # a vehicle passes each camera of these scenes once
+    cal = calibrate_run(root / "calib-run", calib / "gt", base, load_cameras(calib / "cameras.yaml"))
+    link = base.model_copy(update={"threshold": cal.best.threshold})
     reference = run_camera_folder(scene, root / "reference", track, link, workers=2)
     return {"root": root, "scene": scene, "track": track, "link": link, "reference": reference}
 
