@@ -57,7 +57,7 @@ def embed(
     if out_path.exists() and not overwrite:
         raise OutputError(f"{out_path} already exists", "pass --overwrite or choose another --out")
     embedder = CropEmbedder.from_checkpoint(weights, device=device, batch_size=batch_size)
-    with progress() as bar:
+    with progress(transient=True) as bar:
         callback = progress_callback(bar, "embedding", len(records))
         feats = embed_records(
             records, embedder, batch_size=batch_size, num_workers=workers, progress=callback

@@ -82,7 +82,7 @@ def train(
             highlight=False,
         )
 
-    with progress() as bar:
+    with progress(transient=True) as bar:
         callback = progress_callback(bar, "training")
         result = run_training(
             cfg, out, resume=resume, overwrite=overwrite, progress=callback, on_epoch=show_epoch

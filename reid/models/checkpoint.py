@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,11 @@ def load_checkpoint(path: str | Path, flag: str = "--weights") -> dict[str, Any]
         what = "is a folder" if path.is_dir() else "does not exist"
         raise WeightsError(f"checkpoint {path} {what}", f"check {flag}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # torch warns about pickle protocols of foreign files: we refuse those
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # A pickle naming a class or function (GLOBAL) is code a safe load refuses; anything else is garbage.
         if "global" not in str(exc).lower():

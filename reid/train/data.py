@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid.errors import ConfigError, TrainingError
+from reid.errors import ConfigError, DatasetError, TrainingError
 from reid.train.config import TrainConfig
 from reid.types import ImageRecord
 
@@ -27,8 +27,14 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     d = cfg.data
     if not d.root:
         raise ConfigError("no dataset root given", "pass --data ROOT or --set data.root=PATH")
-    records = list(read_dataset(d.kind, d.root, d.split, skip_missing=d.skip_missing))
+    try:
+        records = read_dataset(d.kind, d.root, d.split, skip_missing=d.skip_missing)
+    except DatasetError as exc:
+        if exc.hint and "--root" in exc.hint:  # the readers name eval's flag; training's is --data
+            exc.hint = exc.hint.replace("--root", "--data (data.root)")
+        raise
     skipped = len(getattr(records, "missing", []))
+    records = list(records)
     if d.val_split:
         val = list(read_dataset(d.kind, d.root, d.val_split, skip_missing=d.skip_missing))
         return _checked(cfg, TrainData(records, val, skipped, f"split {d.val_split}"))
