@@ -325,7 +325,11 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
     key = manifest.run_key
     with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index) as gallery:
         if gallery.has_run(key):
-            # linked before a crash or an interruption: the gallery holds this run's answer
+            # linked before (a crash, an interruption, or a plain rerun): the gallery holds this run's answer
+            linked_with = manifest.data.get("link", {}).get("config")
+            if linked_with is not None and linked_with != link_config.model_dump(mode="json"):
+                warnings.append("this run was linked before with other link settings; the gallery keeps that "
+                                "linking (pass --overwrite to track and link again)")
             mapping: dict[str, dict[int, int]] = {c: {} for c in tracklets}
             for t in gallery.store.tracklets(with_features=False, run=key):
                 mapping.setdefault(t.camera, {})[t.track_id] = t.identity
@@ -388,7 +392,9 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         report_path = write_report(out / "report.html", doc, base_dir=out, summary=summary)
     if progress is not None:
         progress(total, total, camera=None, stage="outputs")
-    manifest.mark_linked({"identities": len(doc["identities"]), "time": time.time()})
+    if not manifest.data.get("linked") or "config" not in manifest.data.get("link", {}):
+        manifest.mark_linked({"identities": len(doc["identities"]), "time": time.time(),
+                              "config": link_config.model_dump(mode="json")})
     multi = sum(1 for i in doc["identities"] if len(i["cameras"]) > 1)
     return MultiCamResult(
         out_dir=out, gallery=gallery_path, cameras=runs, skipped=folder.skipped, identities=len(doc["identities"]),
