@@ -52,9 +52,11 @@ class VectorIndex:
         kind = self.cfg.kind
         if kind == "ivf":
             nlist = self.cfg.nlist
-            if len(vectors) < 39 * nlist:
-                # too few points for the configured cells: fewer cells, or exact search for tiny galleries
-                nlist = max(1, len(vectors) // 39)
+            trained_on = min(len(vectors), self.cfg.max_train)
+            if trained_on < 39 * nlist:
+                # too few training points for the configured cells (faiss wants 39 per cell): fewer cells,
+                # or exact search for tiny galleries
+                nlist = max(1, trained_on // 39)
             if nlist < 4:
                 return self._new_flat()
             quantizer = faiss.IndexFlatIP(self.dim)
