@@ -138,10 +138,10 @@ def bench_scene(weights: str, out: str, vehicles: int, seconds: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--nprobe", type=int, default=16)
-    parser.add_argument("--link-sizes", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--link-sizes", type=int, nargs="*", default=[1_000, 10_000])
     parser.add_argument("--scene-weights", help="checkpoint for the 50-vehicle scene IDF1 (skipped without)")
     parser.add_argument("--scene-out", default="runs/bench-gallery-scene")
     parser.add_argument("--scene-vehicles", type=int, default=50)
