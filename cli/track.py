@@ -171,7 +171,8 @@ def _render(console, result, out_dir: Path, cfg) -> None:  # type: ignore[no-unt
         table.add_row("...", f"{len(result.tracklets) - 50} more", "", "", "", "", "")
     console.print(table)
     console.print(
-        f"{result.frames} frames at {result.processing_fps:.1f} fps; {len(result.rejoined)} pieces rejoined; "
+        f"{result.frames} frames at {result.processing_fps:.1f} fps (re-ID {result.reid_seconds:.1f} s of "
+        f"{result.seconds:.1f} s); {len(result.rejoined)} pieces rejoined; "
         f"MOT: {result.mot_path}" + (f"; video: {result.video_path}" if result.video_path else "")
     )
     console.print(f"outputs in {out_dir} ({'incomplete' if result.incomplete else 'complete'})")

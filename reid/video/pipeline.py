@@ -62,7 +62,8 @@ class CameraResult:
     rejoined: dict[int, int] = field(
         default_factory=dict
     )  # piece id -> surviving id, for rejoined pieces only
-    seconds: float = 0.0  # wall time of the run
+    seconds: float = 0.0  # wall time of the run (without drawing the video)
+    reid_seconds: float = 0.0  # of which: crop selection, embedding and rejoining (the re-ID overhead)
     class_names: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -117,6 +118,7 @@ def track_video(
     pending: list[TrackSummary] = []
     started = time.perf_counter()
     processed = 0
+    reid_time = [0.0]
 
     def flush(force: bool) -> None:
         nonlocal pending
@@ -127,7 +129,9 @@ def track_video(
                 save_crops(s, crops_root / str(s.tracklet.track_id))
             pending.append(s)
         if embedder is not None and (force or sum(len(s.crops) for s in pending) >= config.embed_batch_size):
+            t0 = time.perf_counter()
             embed_summaries(pending, embedder, config.embed_batch_size)
+            reid_time[0] += time.perf_counter() - t0
         if embedder is None or not any(s.crops for s in pending):
             for s in pending:
                 s.crops = []
@@ -140,7 +144,9 @@ def track_video(
         for frame, dets in zip(batch, detections, strict=True):
             rows = tracker.update(dets, frame.image)
             boxes = _matched_boxes(rows, dets)
+            t0 = time.perf_counter()
             acc.update(frame.index, frame.time, frame.image, rows, boxes)
+            reid_time[0] += time.perf_counter() - t0
             spool.write(frame.index, rows[:, 4], boxes, rows[:, 5])
             if live_video is not None:
                 live_video.write(frame.index, frame.image, rows[:, 4], boxes)
@@ -171,6 +177,7 @@ def track_video(
         )  # read now: drawing the video reads the source again
         seconds = time.perf_counter() - started
 
+        t0 = time.perf_counter()
         summaries = list(finished)
         summaries, mapping = (
             rejoin(summaries, config.rejoin, step_fps)
@@ -180,6 +187,7 @@ def track_video(
                 {s.tracklet.track_id: s.tracklet.track_id for s in summaries},
             )
         )
+        reid_time[0] += time.perf_counter() - t0
         kept = [s for s in summaries if s.tracklet.num_boxes >= config.min_boxes]
         kept_ids = {s.tracklet.track_id for s in kept}
         final_map = {old: new for old, new in mapping.items() if new in kept_ids}
@@ -228,6 +236,7 @@ def track_video(
         source=src.name,
         rejoined={old: new for old, new in final_map.items() if old != new},
         seconds=seconds,
+        reid_seconds=reid_time[0],
         class_names=names,
     )
 
