@@ -38,7 +38,7 @@ def test_pnp_training_raises_heldout_recall(tmp_path):
                     "embedding_dim": 64,
                 },
                 "data": {"root": str(root), "val_ids": 12, "num_workers": 0},
-                "sampler": {"p": 8, "k": 4, "batches_per_epoch": 20},
+                "sampler": {"p": 8, "k": 4, "batches_per_epoch": 25},
                 "augment": {"erasing": 0.0},
                 "loss": {"name": "pnp", "variant": "Dq"},
                 "optim": {"lr": 1e-3},
