@@ -13,9 +13,8 @@ from typing import Annotated
 
 import typer
 
-from . import demo, doctor, eval_mot, eval_mtmc, gallery, synth, track
+from . import demo, doctor, embed, eval_mot, eval_mtmc, export, gallery, synth, track, train
 from . import eval as eval_cmd
-from . import embed, export, train
 from .common import print_error, state
 
 app = typer.Typer(
