@@ -6,8 +6,9 @@
    tracker calls only) and of the full pipeline (best-K crops, tracklet vectors, rejoin, MOT output), in the same
    run, for the motion detector and for YOLO11n (random weights from yolo11n.yaml: the cost of a trained one; it
    runs on every frame, and the motion detector's boxes stand in for what a trained one would find, since a
-   random network finds nothing). Two re-ID settings: the default network (resnet50 at 256 px, K = 8) and a light
-   one (resnet18 at 128 px, K = 4); random weights cost what trained ones do. "overhead" compares the full
+   random network finds nothing). Two re-ID settings: the default network (resnet50 at 256 px) with the default
+   K = 4 crops per track, and a lighter one (--light-arch/--light-input/--light-crops, resnet18 at 128 px, K = 4);
+   random weights cost what trained ones do. "overhead" compares the full
    pipeline with the separate detection + tracking runs; "in-run overhead" is the time the full pipeline itself
    spent on re-ID (crop selection, embedding, rejoin) over the rest of that same run, which load from other
    jobs on a shared machine distorts much less.
@@ -175,7 +176,9 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=3)
     parser.add_argument("--arch", default="resnet50", help="re-ID backbone (random weights)")
     parser.add_argument("--input", type=int, default=256, help="re-ID input size (square)")
-    parser.add_argument("--crops", type=int, default=8, help="crops kept per track (K)")
+    parser.add_argument(
+        "--crops", type=int, default=4, help="crops kept per track (K, the default of reid track)"
+    )
     parser.add_argument(
         "--light-arch", default="resnet18", help="a lighter re-ID setting, compared in the same run"
     )

@@ -92,7 +92,9 @@ class TrackConfig(ConfigModel):
         None, gt=0, description="frame rate of a frame folder (or to override the container's)"
     )
     reconnects: int = Field(3, ge=0, description="how often a dropped stream is reopened before stopping")
-    crops_per_track: int = Field(8, ge=1, le=256, description="best crops kept (and embedded) per track")
+    crops_per_track: int = Field(
+        4, ge=1, le=256, description="best crops kept (and embedded) per track; embedding cost is tracks x K"
+    )
     min_boxes: int = Field(3, ge=1, description="tracks with fewer boxes are dropped as noise")
     rejoin: RejoinConfig = Field(default_factory=RejoinConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
