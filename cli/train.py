@@ -20,7 +20,7 @@ def train(
         str | None, typer.Option("--data", help="Dataset root (same as --set data.root=PATH).")
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Number of epochs (data: train.epochs).")
+        int | None, typer.Option("--epochs", help="Number of epochs (config key: epochs).")
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")

@@ -103,3 +103,36 @@ def test_export_onnx_matches_torch(tmp_path, checkpoint):
         "export", "onnx", "--weights", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")
     )
     assert_one_line_error(missing, "does not exist", "--weights")
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end_then_resume(tmp_path):
+    from reid.models.checkpoint import load_checkpoint
+    from reid.synth.vehicleid import write_vehicleid
+
+    root = write_vehicleid(
+        tmp_path / "VehicleID", num_train_ids=10, num_test_ids=2, images_per_id=(3, 4), size=(40, 40)
+    )
+    out = tmp_path / "run"
+    sets = [
+        "model.arch=resnet18",
+        "model.pretrained=none",
+        "model.input_size=[32,32]",
+        "model.embedding_dim=16",
+        "sampler.p=4",
+        "sampler.k=2",
+        "sampler.batches_per_epoch=2",
+        "data.val_ids=3",
+        "data.num_workers=0",
+    ]
+    args = ["train", "--data", str(root), "--out", str(out), "--epochs", "1"]
+    for s in sets:
+        args += ["--set", s]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "best epoch 1" in result.stdout and (out / "best.pt").is_file()
+    again = run_cli("train", "--out", str(out), "--resume", "--epochs", "2")
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(out / "last.pt")["train_state"]["epoch"] == 2
+    refused = run_cli(*args)
+    assert_one_line_error(refused, "--resume")
