@@ -11,11 +11,15 @@ import typer
 def mot(
     pred: Annotated[
         Path,
-        typer.Option("--pred", help="Folder of predicted <camera>.txt MOT files (or a 'reid track' --out folder)."),
+        typer.Option(
+            "--pred", help="Folder of predicted <camera>.txt MOT files (or a 'reid track' --out folder)."
+        ),
     ],
     gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth <camera>.txt MOT files.")],
     iou: Annotated[float, typer.Option("--iou", help="Minimum box IoU of a match.")] = 0.5,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")
+    ] = None,
 ) -> None:
     """IDF1, IDP, IDR, MOTA and ID switches per camera and overall (py-motmetrics, IoU >= 0.5 matches).
 
