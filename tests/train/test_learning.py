@@ -58,5 +58,5 @@ def test_pnp_training_raises_heldout_recall(tmp_path):
     result = train(cfg, tmp_path / "run")
     after = result.history[-1]
     print(f"held-out Recall@1 before {before['rank1']:.1f} after {after['rank1']:.1f}")
-    assert after["rank1"] >= before["rank1"] + 20.0, (before, after)
+    assert after["rank1"] >= before["rank1"] + 15.0, (before, after)
     assert after["mAP"] > before["mAP"] + 10.0
