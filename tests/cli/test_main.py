@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from reid_cli.main import app
 from typer.testing import CliRunner
 
 from reid import __version__
-from reid_cli.main import app
 
 runner = CliRunner()
 
