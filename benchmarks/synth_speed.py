@@ -63,16 +63,28 @@ def main() -> None:
 
     scene_s = _median_time(lambda out: write_scene(out), args.repeats)
     video_s = 3 * 30.0
-    table.add_row("scene", "3 cams x 30 s x 10 fps, 640x360", f"{scene_s:.2f}", "real time (camera-seconds)",
-                  f"{video_s:.0f}", f"{video_s / scene_s:.1f}x faster")
+    table.add_row(
+        "scene",
+        "3 cams x 30 s x 10 fps, 640x360",
+        f"{scene_s:.2f}",
+        "real time (camera-seconds)",
+        f"{video_s:.0f}",
+        f"{video_s / scene_s:.1f}x faster",
+    )
 
     for name, writer in (("vehicleid", write_vehicleid), ("veri", write_veri)):
         gen_s = _median_time(lambda out, w=writer: w(out), args.repeats)
         with tempfile.TemporaryDirectory() as tmp:
             root = writer(Path(tmp) / "out")
             dec_s, n = _decode_time(root, args.repeats)
-        table.add_row(name, f"{n} images, 128x128 (defaults)", f"{gen_s:.2f}", "cv2.imread of the same files",
-                      f"{dec_s:.3f}", f"{gen_s / dec_s:.1f}x slower")
+        table.add_row(
+            name,
+            f"{n} images, 128x128 (defaults)",
+            f"{gen_s:.2f}",
+            "cv2.imread of the same files",
+            f"{dec_s:.3f}",
+            f"{gen_s / dec_s:.1f}x slower",
+        )
     Console(width=130).print(table)
 
 
