@@ -41,6 +41,7 @@ from reid.evaluation.ranking import (
     padded_rows,
     positive_ranks,
 )
+from reid.evaluation.symmetric import symmetric_ranks
 
 PROTOCOLS: tuple[str, ...] = ("paper", "gallery", "veri")
 
@@ -224,19 +225,31 @@ def evaluate_test_list(
             )
         gallery_ranks = np.full((repeats, n), -1, dtype=np.int64)
 
-    for start in range(0, n, block_size):
-        rows = np.arange(start, min(n, start + block_size))
-        block = np.ascontiguousarray(sim(rows), dtype=np.float32)  # a new array: changed in place below
+    if similarity is None:  # all-vs-all cosine: each symmetric block pair is computed once
+        correct = None
         if do_gallery:
-            _gallery_block(block, rows, galleries, is_gallery, target, gallery_ranks)
+            correct = np.stack([g[target[r]] for r, g in enumerate(galleries)])
+        sym_paper, sym_gallery = symmetric_ranks(
+            feats, labels, do_paper, correct, is_gallery if do_gallery else None, block_size, progress
+        )
         if do_paper:
-            block[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
-            ranks = count_ranks(block, padded_rows(positives, rows))
-            ranks.sort(axis=1)  # padding (-1) first, then the ranks in ascending order
-            for i, q in enumerate(rows.tolist()):
-                paper_ranks[q] = ranks[i, ranks.shape[1] - num_positives[q] :]
-        if progress is not None:
-            progress(int(rows[-1]) + 1, n)
+            paper_ranks = sym_paper  # type: ignore[assignment]
+        if do_gallery:
+            gallery_ranks = sym_gallery  # type: ignore[assignment]
+    else:
+        for start in range(0, n, block_size):
+            rows = np.arange(start, min(n, start + block_size))
+            block = np.ascontiguousarray(sim(rows), dtype=np.float32)  # a new array: changed in place below
+            if do_gallery:
+                _gallery_block(block, rows, galleries, is_gallery, target, gallery_ranks)
+            if do_paper:
+                block[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
+                ranks = count_ranks(block, padded_rows(positives, rows))
+                ranks.sort(axis=1)  # padding (-1) first, then the ranks in ascending order
+                for i, q in enumerate(rows.tolist()):
+                    paper_ranks[q] = ranks[i, ranks.shape[1] - num_positives[q] :]
+            if progress is not None:
+                progress(int(rows[-1]) + 1, n)
 
     out: dict[str, dict[str, Any]] = {}
     num_ids = int(len(np.unique(labels)))
