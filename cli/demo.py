@@ -12,7 +12,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Demo folder (reused: a second run resumes and reuses "
                                                           "the trained network).")] = Path("reid-demo"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs of the small demo network.", min=1)] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs of the small demo network.", min=1)] = 10,
     vehicles: Annotated[int, typer.Option("--vehicles", help="Vehicles in the scene.", min=1)] = 12,
     seconds: Annotated[float, typer.Option("--seconds", help="Length of each camera's video.", min=1.0)] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic world.")] = 0,
