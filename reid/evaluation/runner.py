@@ -155,6 +155,8 @@ def evaluate_vehicleid(
     labels = np.array([r.label for r in records], dtype=np.int64)
     dev = _similarity_device(device)
     sim = dot_similarity(feats, feats, dev)
+    # On the CPU the default (None) computes each symmetric block pair once; a GPU computes them all instead.
+    symmetric = rerank is None and not dev.startswith("cuda")
     if rerank is not None:
         all_rows = np.arange(len(feats))
         sim = reranked_similarity(feats, all_rows, all_rows, rerank, progress("re-rank", len(feats)))
@@ -165,7 +167,7 @@ def evaluate_vehicleid(
         ks=(1, 5),
         repeats=repeats,
         seed=seed,
-        similarity=sim,
+        similarity=None if symmetric else sim,
         progress=progress("evaluate", len(feats)),
     )
     result: dict[str, Any] = {
