@@ -19,6 +19,9 @@ time through a ``uint64`` view (each byte lane counts one column), which is seve
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -83,16 +86,26 @@ class _Layout:
 
 
 def _thresholds(
-    diag: np.ndarray, image: np.ndarray, columns: list[np.ndarray]
+    diag: np.ndarray, image: np.ndarray, labels: np.ndarray, real: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(b, m) similarities of each row's listed block columns (+inf padding) and their image indices (-1)."""
-    m = max((len(c) for c in columns), default=0)
-    t = np.full((len(columns), max(m, 1)), np.inf, dtype=np.float32)
-    who = np.full((len(columns), max(m, 1)), -1, dtype=np.int64)
-    for i, cols in enumerate(columns):
-        if len(cols):
-            t[i, : len(cols)] = diag[i, cols]
-            who[i, : len(cols)] = image[cols]
+    """(b, m) similarities of each row's positives in its diagonal block (+inf padding) and their images (-1).
+
+    Identities are contiguous in a block, so the positives of a row are the other members of its run.
+    """
+    b = len(labels)
+    local = np.arange(b)
+    change = np.flatnonzero((labels[1:] != labels[:-1]) | (real[1:] != real[:-1])) + 1
+    starts = np.concatenate([[0], change])
+    sizes = np.diff(np.append(starts, b))
+    run = np.repeat(np.arange(len(starts)), sizes)
+    first, size = starts[run], np.where(real, sizes[run], 1)
+    m = max(int(size.max()) - 1, 1)
+    slot = np.arange(m)[None, :]
+    col = first[:, None] + slot + (slot >= (local - first)[:, None])  # skip the row itself
+    valid = slot < (size - 1)[:, None]
+    col = np.where(valid, col, 0)
+    t = np.where(valid, diag[local[:, None], col], np.inf).astype(np.float32)
+    who = np.where(valid, image[col], -1)
     return t, who
 
 
@@ -139,24 +152,33 @@ def symmetric_ranks(
         s[:, pad[b0:b1]] = -np.inf
         return s
 
-    # Diagonal blocks first: they hold every threshold.
-    for i, (a0, a1) in enumerate(lay.bounds):
+    # Two workers, each multiplying with one BLAS thread and counting its own block pairs: NumPy and BLAS
+    # release the GIL, and no BLAS thread spins idle while the counting runs. Workers keep their own counters.
+    pt[:] = pw[:] = gt[:] = gw[:] = gal_pos[:] = [np.zeros(0)] * blocks
+    p_counts[:] = g_counts[:] = [np.zeros(0)] * blocks
+    workers = 2
+    pairs = [(i, j) for i in range(blocks) for j in range(i + 1, blocks)]
+    state = {"done": 0}
+    lock = threading.Lock()
+
+    def tick() -> None:
+        with lock:
+            state["done"] += 1
+            if progress is not None:
+                progress(state["done"], blocks * (blocks + 1) // 2)
+
+    def diagonal(i: int) -> None:  # every threshold lives in a diagonal block: these come first
+        a0, a1 = lay.bounds[i]
         s = sim(i, i)
         np.fill_diagonal(s, -np.inf)  # a query never retrieves itself
         li = lab[a0:a1]
         img = image[a0:a1]
         real = img >= 0
         if do_paper:
-            cols = [
-                np.flatnonzero((li == li[k]) & real & (np.arange(len(li)) != k))
-                if real[k]
-                else np.zeros(0, int)
-                for k in range(len(li))
-            ]
-            t, w = _thresholds(s, img, cols)
-            pt.append(np.ascontiguousarray(t.T))  # (m, b): one contiguous row per positive slot
-            pw.append(np.ascontiguousarray(w.T))
-            p_counts.append(np.zeros(t.T.shape, dtype=np.int64))
+            t, w = _thresholds(s, img, li, real)
+            pt[i] = np.ascontiguousarray(t.T)  # (m, b): one contiguous row per positive slot
+            pw[i] = np.ascontiguousarray(w.T)
+            p_counts[i] = np.zeros(t.T.shape, dtype=np.int64)
         if repeats:
             assert correct is not None and is_gallery is not None
             safe = np.maximum(img, 0)
@@ -164,28 +186,34 @@ def symmetric_ranks(
             wg = np.full((repeats, len(li)), -1, dtype=np.int64)
             gp = []
             for r in range(repeats):
-                query = (img >= 0) & ~is_gallery[r, safe]
+                query = real & ~is_gallery[r, safe]
                 c_local = pos_of[correct[r, safe[query]]] - a0
                 tg[r, query] = s[np.flatnonzero(query), c_local]
                 wg[r, query] = correct[r, safe[query]]
-                gp.append(np.flatnonzero((img >= 0) & is_gallery[r, safe]))
-            gt.append(tg)
-            gw.append(wg)
-            g_counts.append(np.zeros((repeats, len(li)), dtype=np.int64))
-            gal_pos.append(np.stack(gp))  # (R, identities of the block): one item per identity
+                gp.append(np.flatnonzero(real & is_gallery[r, safe]))
+            gt[i] = tg
+            gw[i] = wg
+            g_counts[i] = np.zeros((repeats, len(li)), dtype=np.int64)
+            gal_pos[i] = np.stack(gp)  # (R, identities of the block): one item per identity
         _count_pair(s, i, i, lay, image, pt, pw, p_counts, gt, gw, g_counts, gal_pos, do_paper, repeats, True)
-        if progress is not None:
-            progress(i + 1, blocks * (blocks + 1) // 2)
-    done = blocks
-    for i in range(blocks):
-        for j in range(i + 1, blocks):
-            s = sim(i, j)
+        tick()
+
+    def off_diagonal(worker: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        pc = [np.zeros_like(c) for c in p_counts]
+        gc = [np.zeros_like(c) for c in g_counts]
+        for i, j in pairs[worker::workers]:
             _count_pair(
-                s, i, j, lay, image, pt, pw, p_counts, gt, gw, g_counts, gal_pos, do_paper, repeats, False
+                sim(i, j), i, j, lay, image, pt, pw, pc, gt, gw, gc, gal_pos, do_paper, repeats, False
             )
-            done += 1
-            if progress is not None:
-                progress(done, blocks * (blocks + 1) // 2)
+            tick()
+        return pc, gc
+
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(diagonal, range(blocks)))
+        for pc, gc in pool.map(off_diagonal, range(workers)):
+            for blk in range(blocks):
+                p_counts[blk] += pc[blk]
+                g_counts[blk] += gc[blk]
 
     paper: list[np.ndarray] | None = None
     if do_paper:
@@ -204,6 +232,18 @@ def symmetric_ranks(
             ok = keep & np.isfinite(thr[r])
             gallery[r, image[ok]] = counts[r, ok]
     return paper, gallery
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread per caller while the workers run (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it BLAS keeps its threads: still correct, a little slower
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _tie_count(values: np.ndarray, t: float, images: np.ndarray, before: int) -> int:
