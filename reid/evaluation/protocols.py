@@ -186,7 +186,9 @@ def evaluate_test_list(
 
     Both protocols only ever compare images of the same list, so each block of all-vs-all similarities is
     computed once and serves the paper protocol and every gallery draw: the cost of ``both`` is about that
-    of one. Returns ``{"paper": {...}, "gallery": {...}}`` with the keys described in :func:`paper_protocol`
+    of one. With the default cosine similarity the matrix is symmetric and each block pair is multiplied only
+    once (:mod:`reid.evaluation.symmetric`); a given ``similarity`` (GPU, re-ranking) is computed in row
+    blocks of ``block_size`` queries. Returns ``{"paper": {...}, "gallery": {...}}`` with the keys described in :func:`paper_protocol`
     and :func:`gallery_protocol`.
     """
     unknown = [p for p in protocols if p not in ("paper", "gallery")]

@@ -12,9 +12,11 @@ Because identities never straddle blocks, all positives (and every draw's correc
 diagonal blocks, which are computed first: each threshold ``t`` is read from the very product that the
 counting compares against, so the result is exact and ties are settled by a scan of the tied row only.
 
-Counting is one comparison per (query, positive) and gallery item: the boolean results are summed eight at a
-time through a ``uint64`` view (each byte lane counts one column), which is several times faster than
-``count_nonzero`` along an axis.
+Counting is one comparison per (query, positive) and gallery item, plus one equality test that finds the rare
+exact ties: the boolean results are summed eight at a time through a ``uint64`` view (each byte lane counts one
+column), several times faster than ``count_nonzero`` along an axis. Two worker threads each multiply with one
+BLAS thread and count their own block pairs into their own counters (NumPy releases the GIL), so both cores
+stay busy and no idle BLAS thread spins while the counting runs.
 """
 
 from __future__ import annotations
@@ -267,7 +269,6 @@ def _count_pair(
     do_paper: bool,
     repeats: int,
     diagonal: bool,
-    pool: ThreadPoolExecutor | None = None,
 ) -> None:
     """Add block pair (i, j)'s counts: rows of ``s`` are queries of block i, columns queries of block j."""
     (a0, a1), (b0, b1) = lay.bounds[i], lay.bounds[j]
@@ -275,12 +276,8 @@ def _count_pair(
     base = 1 if diagonal else 0  # in a diagonal block the item with similarity t itself is tied
     sides = [(False, i, j, img_j)] if diagonal else [(False, i, j, img_j), (True, j, i, img_i)]
     args = (s, pt, pw, p_counts, gt, gw, g_counts, gal_pos, do_paper, repeats, base)
-    if pool is None or len(sides) == 1:
-        for side in sides:
-            _count_side(*side, *args)
-    else:  # the two sides write to different blocks' counters; NumPy releases the GIL while comparing
-        for future in [pool.submit(_count_side, *side, *args) for side in sides]:
-            future.result()
+    for side in sides:
+        _count_side(*side, *args)
 
 
 def _count_side(
