@@ -43,7 +43,7 @@ def _motmetrics():
         import motmetrics as mm
     except ImportError as exc:
         raise InputError(
-            "py-motmetrics is not installed", "pip install motmetrics (in the 'dev' extra)"
+            "py-motmetrics is not installed", "pip install motmetrics (a dependency of reid: reinstall it)"
         ) from exc
     return mm
 

@@ -47,7 +47,7 @@ def _motmetrics():
     try:
         import motmetrics
     except ImportError as exc:
-        raise InputError("the MTMC metric needs py-motmetrics", "pip install motmetrics") from exc
+        raise InputError("the MTMC metric needs py-motmetrics", "pip install motmetrics (a dependency of reid: reinstall it)") from exc
     return motmetrics
 
 
