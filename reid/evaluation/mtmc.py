@@ -47,7 +47,10 @@ def _motmetrics():
     try:
         import motmetrics
     except ImportError as exc:
-        raise InputError("the MTMC metric needs py-motmetrics", "pip install motmetrics (a dependency of reid: reinstall it)") from exc
+        raise InputError(
+            "the MTMC metric needs py-motmetrics",
+            "pip install motmetrics (a dependency of reid: reinstall it)",
+        ) from exc
     return motmetrics
 
 
@@ -67,7 +70,9 @@ def read_mot(path: str | Path) -> np.ndarray:
         try:
             values = [float(p) for p in parts[:6]]
         except ValueError:
-            raise InputError(f"{path} line {number} is not a MOT row (frame, id, x, y, w, h, ...): {line[:60]!r}") from None
+            raise InputError(
+                f"{path} line {number} is not a MOT row (frame, id, x, y, w, h, ...): {line[:60]!r}"
+            ) from None
         if len(values) < 6:
             raise InputError(f"{path} line {number} has {len(values)} columns, a MOT row needs at least 6")
         rows.append(values)
@@ -95,12 +100,17 @@ def _accumulate(mm, acc, gt: np.ndarray, pred: np.ndarray, offset: int, iou: flo
         g = gt_by.get(int(f), empty)
         p = pr_by.get(int(f), empty)
         dist = mm.distances.iou_matrix(g[:, 2:6], p[:, 2:6], max_iou=1.0 - iou)
-        acc.update(g[:, 1].astype(np.int64).tolist(), p[:, 1].astype(np.int64).tolist(), dist,
-                   frameid=int(f) + offset)
+        acc.update(
+            g[:, 1].astype(np.int64).tolist(),
+            p[:, 1].astype(np.int64).tolist(),
+            dist,
+            frameid=int(f) + offset,
+        )
 
 
-def evaluate_mtmc(pred_dir: str | Path, gt_dir: str | Path, iou: float = 0.5, per_camera: bool = True,
-                  progress=None) -> MTMCResult:
+def evaluate_mtmc(
+    pred_dir: str | Path, gt_dir: str | Path, iou: float = 0.5, per_camera: bool = True, progress=None
+) -> MTMCResult:
     """Cross-camera IDF1/IDP/IDR of the MOT files in ``pred_dir`` against ``gt_dir`` (matched by camera name).
 
     A camera with ground truth but no prediction file counts as entirely missed; prediction files without
@@ -135,8 +145,16 @@ def evaluate_mtmc(pred_dir: str | Path, gt_dir: str | Path, iou: float = 0.5, pe
         if cam in pred_files:
             pred_ids |= set(read_mot(pred_files[cam])[:, 1].astype(int).tolist())
     return MTMCResult(
-        idf1=s["idf1"], idp=s["idp"], idr=s["idr"], idtp=int(s["idtp"]), idfp=int(s["idfp"]), idfn=int(s["idfn"]),
-        num_gt_ids=len(gt_ids), num_pred_ids=len(pred_ids), cameras=cameras, per_camera_idf1=per,
+        idf1=s["idf1"],
+        idp=s["idp"],
+        idr=s["idr"],
+        idtp=int(s["idtp"]),
+        idfp=int(s["idfp"]),
+        idfn=int(s["idfn"]),
+        num_gt_ids=len(gt_ids),
+        num_pred_ids=len(pred_ids),
+        cameras=cameras,
+        per_camera_idf1=per,
         missing_predictions=[c for c in cameras if c not in pred_files],
         extra_predictions=sorted(set(pred_files) - set(gt_files)),
     )
