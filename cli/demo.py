@@ -7,17 +7,51 @@ from typing import Annotated
 
 import typer
 
+from .common import ConfigOpt, SetOpt
+
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Demo folder (reused: a second run resumes and reuses "
-                                                          "the trained network).")] = Path("reid-demo"),
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs of the small demo network.", min=1)] = 10,
-    vehicles: Annotated[int, typer.Option("--vehicles", help="Vehicles in the scene.", min=1)] = 12,
-    seconds: Annotated[float, typer.Option("--seconds", help="Length of each camera's video.", min=1.0)] = 30.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic world.")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", help="Camera processes (default: min(cameras, "
-                                                                  "cores); 1 on a GPU).")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Demo folder (reused: a second run resumes and reuses the trained network)."
+        ),
+    ] = Path("reid-demo"),
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto).", show_default=False
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            help="Training epochs of the small demo network (default 10).",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    vehicles: Annotated[
+        int | None,
+        typer.Option("--vehicles", help="Vehicles in the scene (default 12).", min=1, show_default=False),
+    ] = None,
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--seconds", help="Length of each camera's video (default 30).", min=1.0, show_default=False
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of the synthetic world (default 0).", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Camera processes (default: min(cameras, cores); 1 on a GPU)."),
+    ] = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Run everything offline on a fresh machine and print the cross-camera IDF1.
 
@@ -29,10 +63,13 @@ def demo(
 
     from reid.demo import DemoSettings, run_demo
 
-    from .common import console, progress
+    from .common import console, load_command_config, progress
     from .multicam import multicam_progress
 
-    settings = DemoSettings(epochs=epochs, vehicles=vehicles, seconds=seconds, seed=seed, device=device)
+    flags = {"epochs": epochs, "vehicles": vehicles, "seconds": seconds, "seed": seed, "device": device}
+    # Flags win over the YAML file, and --set wins over both.
+    given = [f"{key}={value}" for key, value in flags.items() if value is not None]
+    settings = load_command_config(DemoSettings, config, given + list(sets or []))
     with progress() as bar:
         run_bars = {}
         train_task = None
@@ -61,10 +98,14 @@ def demo(
     table.add_column("item")
     table.add_column("value")
     table.add_row("network", f"{result.checkpoint} ({'trained now' if result.trained else 'reused'})")
-    table.add_row("linking threshold", f"{result.threshold:.3f} (calibrated on a separate scene, IDF1 "
-                                       f"{100 * result.calibration_idf1:.1f})")
-    table.add_row("cross-camera IDF1", f"[bold]{100 * result.idf1:.1f}[/] (IDP {100 * result.idp:.1f}, "
-                                       f"IDR {100 * result.idr:.1f})")
+    table.add_row(
+        "linking threshold",
+        f"{result.threshold:.3f} (calibrated on a separate scene, IDF1 {100 * result.calibration_idf1:.1f})",
+    )
+    table.add_row(
+        "cross-camera IDF1",
+        f"[bold]{100 * result.idf1:.1f}[/] (IDP {100 * result.idp:.1f}, IDR {100 * result.idr:.1f})",
+    )
     table.add_row("linking by chance", f"{100 * result.chance_idf1:.1f}")
     table.add_row("identities", f"{result.identities} found, {result.true_identities} true")
     table.add_row("report", str(result.report))

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from .common import ConfigOpt, SetOpt
+
 
 def embed(
     input: Annotated[
@@ -30,14 +32,24 @@ def embed(
         str | None, typer.Option("--split", help="Dataset split, e.g. large (vehicleid) or query (veri).")
     ] = None,
     device: Annotated[
-        str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")
-    ] = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 128,
-    workers: Annotated[int, typer.Option("--workers", help="Decoding worker processes.")] = 2,
+        str | None,
+        typer.Option(
+            "--device", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto).", show_default=False
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Images per batch (default 128).", show_default=False)
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Decoding worker processes (default 2).", show_default=False),
+    ] = None,
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="Skip listed images that are missing on disk (counted).")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Write L2-normalised embeddings of every image, with paths, labels and cameras, to a .npz file.
 
@@ -46,21 +58,25 @@ def embed(
     """
     from reid.data.features import FeatureSet, save_features
     from reid.errors import InputError, OutputError
+    from reid.models.config import EmbedConfig
     from reid.models.inference import CropEmbedder, embed_records
 
-    from .common import console, progress, progress_callback
+    from .common import console, load_command_config, progress, progress_callback
 
+    flags = {"device": device, "batch_size": batch_size, "num_workers": workers}
+    given = [f"{key}={value}" for key, value in flags.items() if value is not None]
+    cfg = load_command_config(EmbedConfig, config, given + list(sets or []))
     if not weights:
         raise InputError("no network given", "pass --weights with a checkpoint from 'reid train'")
     records, source = _records(input, dataset, root, split, skip_missing)
     out_path = out if out.suffix == ".npz" else out.with_suffix(".npz")
     if out_path.exists() and not overwrite:
         raise OutputError(f"{out_path} already exists", "pass --overwrite or choose another --out")
-    embedder = CropEmbedder.from_checkpoint(weights, device=device, batch_size=batch_size)
+    embedder = CropEmbedder.from_checkpoint(weights, device=cfg.device, batch_size=cfg.batch_size)
     with progress(transient=True) as bar:
         callback = progress_callback(bar, "embedding", len(records))
         feats = embed_records(
-            records, embedder, batch_size=batch_size, num_workers=workers, progress=callback
+            records, embedder, batch_size=cfg.batch_size, num_workers=cfg.num_workers, progress=callback
         )
     meta = {
         "identity": embedder.identity,

@@ -29,6 +29,8 @@ class ConfigModel(BaseModel):
 
 # kind -> "module:Class". Strings keep `import reid.config` light; each schema is imported only when used.
 CONFIG_SCHEMAS: dict[str, str] = {
+    "demo": "reid.demo:DemoSettings",
+    "embed": "reid.models.config:EmbedConfig",
     "synth": "reid.synth.config:SynthConfig",
     "cameras": "reid.cameras:CamerasConfig",
     "link": "reid.gallery.config:LinkConfig",

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from reid.config import ConfigModel
 from reid.errors import OutputError
 from reid.io import atomic_write_json
 
@@ -26,19 +29,21 @@ Progress = Callable[..., None]
 MARKER = "demo.json"
 
 
-@dataclass
-class DemoSettings:
-    """Sizes of the demo (small enough for 2 CPU cores). ``seed`` makes everything repeatable."""
+class DemoSettings(ConfigModel):
+    """Sizes of the demo (small enough for 2 CPU cores). ``seed`` makes everything repeatable.
 
-    cameras: int = 3
-    vehicles: int = 12
-    seconds: float = 30.0
-    fps: float = 8.0
+    A YAML file of ``kind: demo`` (see ``configs/demo.yaml``) or ``--set`` overrides change them.
+    """
+
+    cameras: int = Field(3, ge=1)
+    vehicles: int = Field(12, ge=1)
+    seconds: float = Field(30.0, gt=0)
+    fps: float = Field(8.0, gt=0)
     size: tuple[int, int] = (480, 270)
-    train_ids: int = 100
+    train_ids: int = Field(100, ge=8)
     images_per_id: tuple[int, int] = (6, 8)
-    image_size: int = 64
-    epochs: int = 10
+    image_size: int = Field(64, ge=32)
+    epochs: int = Field(10, ge=1)
     seed: int = 0
     device: str = "auto"
 
@@ -81,22 +86,39 @@ def train_demo_network(out: Path, s: DemoSettings, progress: Progress | None = N
         return best, False
     data = out / "vehicles"
     if not (data / "train_test_split" / "train_list.txt").is_file():
-        write_vehicleid(data, num_train_ids=s.train_ids, num_test_ids=8, images_per_id=s.images_per_id,
-                        size=(96, 96), seed=s.seed + 17, overwrite=True)
-    cfg = TrainConfig.model_validate({
-        "model": {"arch": "resnet18", "pretrained": "none", "input_size": [s.image_size, s.image_size],
-                  "embedding_dim": 128},
-        "data": {"kind": "vehicleid", "root": str(data), "val_ids": 16, "num_workers": 0},
-        "sampler": {"p": 16, "k": 4},
-        # The paper starts from ImageNet weights; the demo cannot (offline), and from random weights almost
-        # every positive starts behind most negatives, where PNP-Dq (alpha 4, tau 0.01) deliberately gives up
-        # on it: the gradient f'(R) = -alpha / (1 + R)^(alpha + 1) vanishes. A warmer sigmoid (tau 0.05) and
-        # alpha 1 keep that gradient alive; on the demo's vehicles this took held-out Recall@1 from ~31 % to
-        # ~48 % in 10 epochs (see docs/benchmarks.md).
-        "loss": {"name": "pnp", "variant": "Dq", "alpha": 1.0, "anneal": 0.05},
-        "optim": {"name": "adam", "lr": 1e-3},
-        "epochs": s.epochs, "device": s.device, "amp": True, "val_batch_size": 128, "seed": s.seed,
-    })
+        write_vehicleid(
+            data,
+            num_train_ids=s.train_ids,
+            num_test_ids=8,
+            images_per_id=s.images_per_id,
+            size=(96, 96),
+            seed=s.seed + 17,
+            overwrite=True,
+        )
+    cfg = TrainConfig.model_validate(
+        {
+            "model": {
+                "arch": "resnet18",
+                "pretrained": "none",
+                "input_size": [s.image_size, s.image_size],
+                "embedding_dim": 128,
+            },
+            "data": {"kind": "vehicleid", "root": str(data), "val_ids": 16, "num_workers": 0},
+            "sampler": {"p": 16, "k": 4},
+            # The paper starts from ImageNet weights; the demo cannot (offline), and from random weights almost
+            # every positive starts behind most negatives, where PNP-Dq (alpha 4, tau 0.01) deliberately gives up
+            # on it: the gradient f'(R) = -alpha / (1 + R)^(alpha + 1) vanishes. A warmer sigmoid (tau 0.05) and
+            # alpha 1 keep that gradient alive; on the demo's vehicles this took held-out Recall@1 from ~31 % to
+            # ~48 % in 10 epochs (see docs/benchmarks.md).
+            "loss": {"name": "pnp", "variant": "Dq", "alpha": 1.0, "anneal": 0.05},
+            "optim": {"name": "adam", "lr": 1e-3},
+            "epochs": s.epochs,
+            "device": s.device,
+            "amp": True,
+            "val_batch_size": 128,
+            "seed": s.seed,
+        }
+    )
     resume = (model_dir / "last.pt").is_file()
 
     def report(step: int, total: int | None = None, **info: Any) -> None:
@@ -112,9 +134,17 @@ def _scene(path: Path, s: DemoSettings, seed: int, progress: Progress | None) ->
     from reid.synth.scene import write_scene
 
     if not (path / "scene.json").is_file():
-        write_scene(path, cameras=s.cameras, vehicles=s.vehicles, seconds=s.seconds, fps=s.fps, size=s.size,
-                    seed=seed, overwrite=True,
-                    progress=(lambda d, t=None, **k: progress(d, t, stage="scene")) if progress else None)
+        write_scene(
+            path,
+            cameras=s.cameras,
+            vehicles=s.vehicles,
+            seconds=s.seconds,
+            fps=s.fps,
+            size=s.size,
+            seed=seed,
+            overwrite=True,
+            progress=(lambda d, t=None, **k: progress(d, t, stage="scene")) if progress else None,
+        )
     return path
 
 
@@ -130,8 +160,11 @@ def chance_idf1(run_dir: Path, gt_dir: Path, seed: int = 0, repeats: int = 3) ->
     from reid.video.writers import mot_path, relabel_mot
 
     doc = json.loads((run_dir / "identities.json").read_text(encoding="utf-8"))
-    members = [(s["camera"], s["track_id"], ident["global_id"]) for ident in doc["identities"]
-               for s in ident["sightings"]]
+    members = [
+        (s["camera"], s["track_id"], ident["global_id"])
+        for ident in doc["identities"]
+        for s in ident["sightings"]
+    ]
     rng = np.random.default_rng(seed)
     scores = []
     for _ in range(repeats):
@@ -146,8 +179,12 @@ def chance_idf1(run_dir: Path, gt_dir: Path, seed: int = 0, repeats: int = 3) ->
     return float(np.mean(scores))
 
 
-def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: Progress | None = None,
-             workers: int | None = None) -> DemoResult:
+def run_demo(
+    out: str | Path,
+    settings: DemoSettings | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> DemoResult:
     """Run (or resume) the demo in ``out``; see the module docstring for the steps."""
     from reid.cameras import load_cameras
     from reid.evaluation.mtmc import evaluate_mtmc
@@ -183,25 +220,51 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: Pr
     # vehicle passes each camera once, so one camera's tracklets a few seconds apart are never one vehicle
     base = LinkConfig(min_revisit=2 * s.seconds)
     calib_run = out / "calibration-run"
-    run_camera_folder(calib_scene, calib_run, track, base, workers=workers, progress=stage("calibrate"),
-                      report=False)
+    run_camera_folder(
+        calib_scene, calib_run, track, base, workers=workers, progress=stage("calibrate"), report=False
+    )
     cal = calibrate_run(calib_run, calib_scene / "gt", base, load_cameras(calib_scene / "cameras.yaml"))
     link_cfg = base.model_copy(update={"threshold": cal.best.threshold})
     run_dir = out / "run"
     result = run_camera_folder(scene, run_dir, track, link_cfg, workers=workers, progress=stage("run"))
     metrics = evaluate_mtmc(run_dir / "mot", scene / "gt")
     chance = chance_idf1(run_dir, scene / "gt", seed=s.seed)
-    summary = {"threshold": cal.best.threshold, "calibration_idf1": cal.best.idf1, "idf1": metrics.idf1,
-               "idp": metrics.idp, "idr": metrics.idr, "chance_idf1": chance}
+    summary = {
+        "threshold": cal.best.threshold,
+        "calibration_idf1": cal.best.idf1,
+        "idf1": metrics.idf1,
+        "idp": metrics.idp,
+        "idr": metrics.idr,
+        "chance_idf1": chance,
+    }
     atomic_write_json(marker, {"settings": params, "results": summary})
     if result.report_path is not None:  # the report shows the score too
         from reid.report.html import write_report
 
         doc = json.loads(result.identities_path.read_text(encoding="utf-8"))
-        write_report(result.report_path, doc, base_dir=run_dir, title="reid demo: synthetic 3-camera scene",
-                     summary={"cross-camera IDF1": round(metrics.idf1, 4), "by chance": round(chance, 4),
-                              "threshold": cal.best.threshold})
-    return DemoResult(out=out, checkpoint=checkpoint, threshold=cal.best.threshold, calibration_idf1=cal.best.idf1,
-                      idf1=metrics.idf1, idp=metrics.idp, idr=metrics.idr, chance_idf1=chance,
-                      identities=result.identities, true_identities=metrics.num_gt_ids,
-                      report=result.report_path or run_dir / "report.html", run_dir=run_dir, trained=trained)
+        write_report(
+            result.report_path,
+            doc,
+            base_dir=run_dir,
+            title="reid demo: synthetic 3-camera scene",
+            summary={
+                "cross-camera IDF1": round(metrics.idf1, 4),
+                "by chance": round(chance, 4),
+                "threshold": cal.best.threshold,
+            },
+        )
+    return DemoResult(
+        out=out,
+        checkpoint=checkpoint,
+        threshold=cal.best.threshold,
+        calibration_idf1=cal.best.idf1,
+        idf1=metrics.idf1,
+        idp=metrics.idp,
+        idr=metrics.idr,
+        chance_idf1=chance,
+        identities=result.identities,
+        true_identities=metrics.num_gt_ids,
+        report=result.report_path or run_dir / "report.html",
+        run_dir=run_dir,
+        trained=trained,
+    )

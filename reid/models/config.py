@@ -55,3 +55,11 @@ class ModelConfig(ConfigModel):
         if min(value) <= 0:
             raise ValueError("std values must be positive")
         return value
+
+
+class EmbedConfig(ConfigModel):
+    """How ``reid embed`` runs the network (YAML ``kind: embed``); the network itself comes from its checkpoint."""
+
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
+    batch_size: int = Field(128, ge=1, description="images per batch")
+    num_workers: int = Field(2, ge=0, description="decoding worker processes")
