@@ -24,7 +24,7 @@ ConfigOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config key, e.g. --set train.lr=3e-4 (repeatable).", show_default=False),
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set optim.lr=3e-4 (repeatable).", show_default=False),
 ]
 
 T = TypeVar("T")
