@@ -74,7 +74,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override {text!r} is not of the form key.path=value", "e.g. --set train.lr=3e-4")
+        raise ConfigError(f"override {text!r} is not of the form key.path=value", "e.g. --set optim.lr=3e-4")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
