@@ -7,6 +7,7 @@ rich at top level; the library (and torch, ultralytics, faiss) is imported insid
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Annotated
@@ -66,6 +67,7 @@ def run() -> None:
     """Console-script entry: run the app; expected errors become one red line and exit code 2."""
     from reid.errors import ReidError
 
+    _stop_on_sigterm()
     try:
         app()
     except ReidError as exc:
@@ -74,8 +76,40 @@ def run() -> None:
         print_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print_error(RuntimeError("interrupted; finished work is kept and a rerun resumes where it stopped"))
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C (and our SIGTERM) into a silent exit 130
+            _interrupted()
+        raise
+    except OSError as exc:
+        # a write the library did not wrap (a full disk or a read-only folder in a third-party writer)
+        if state["debug"] or "--debug" in sys.argv or exc.errno not in _IO_ERRNOS:
+            raise
+        from reid.outputs import output_error
+
+        print_error(output_error(exc, exc.filename or "the output", "cannot write"))
+        sys.exit(2)
+
+
+def _interrupted() -> None:
+    print_error(RuntimeError("interrupted; finished work is kept and a rerun resumes where it stopped"))
+    sys.exit(130)
+
+
+_IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a run the way Ctrl-C does: outputs are closed, status files say ``interrupted``."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        pass
 
 
 if __name__ == "__main__":

@@ -64,9 +64,14 @@ def track_camera_folder(source: Any, out: Any, track_cfg: Any, overwrite: bool, 
     """``reid track CAMERAS_DIR``: run every camera, link them, and print the run's summary."""
     from reid.gallery.config import LinkConfig
     from reid.multicam.runner import run_camera_folder
+    from reid.procs import cap_workers
 
     from .common import console, load_command_config, progress
 
+    if workers is not None and workers > 0:
+        workers, note = cap_workers(workers, what="--workers")
+        if note:
+            console.print(f"[yellow]note:[/] {note}")
     sets = [f"threshold={link_threshold}"] if link_threshold is not None else []
     link_cfg = load_command_config(LinkConfig, link_config, sets)
     with progress() as bar:

@@ -85,6 +85,7 @@ def track(
     camera) runs every camera and links identities across them (the options marked "Folder of cameras").
     Flags override --config (a YAML of kind 'track', see configs/track.yaml) and --set.
     """
+    from reid.errors import ConfigError
     from reid.io import prepare_output_dir
     from reid.video.config import TrackConfig
     from reid.video.sources import is_camera_folder, open_source
@@ -121,13 +122,25 @@ def track(
                             cameras_yaml)
         return
 
+    folder_only = {"--gallery": gallery, "--link-threshold": link_threshold, "--link-config": link_config,
+                   "--workers": workers, "--cameras-yaml": cameras_yaml}
+    given = [flag for flag, value in folder_only.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} only to a folder of cameras, "
+                          f"and {source} is one camera", "drop the option, or pass a folder of camera videos")
+    from reid.io import atomic_write_text
+    from reid.outputs import check_not_overlapping, safe_component
+
     src = open_source(source, cfg.vid_stride, cfg.fps, cfg.reconnects)
-    name = camera or src.camera
+    name = safe_component(camera) if camera is not None else src.camera
     from reid.video.pipeline import load_embedder, track_video
 
+    inputs = [source_path if source_path.exists() else None, cfg.det_weights, cfg.reid_weights]
+    check_not_overlapping(out, inputs)  # before the network loads, and before anything is written
     embedder = load_embedder(cfg)
-    out_dir = prepare_output_dir(out, overwrite)
-    (out_dir / "config.yaml").write_text(_dump(cfg), encoding="utf-8")
+    out_dir = prepare_output_dir(out, overwrite, inputs=inputs,
+                                 owned=("config.yaml", "status.json", "tracklets.jsonl", "mot", "video", "crops"))
+    atomic_write_text(out_dir / "config.yaml", _dump(cfg))
     with progress() as bar:
         callback = progress_callback(bar, f"tracking {name}", src.expected_outputs)
         result = track_video(src, name, cfg, embedder, out_dir, progress=callback)
@@ -137,6 +150,8 @@ def track(
         err_console.print(
             f"[bold yellow]warning:[/] {result.warning} (status.json marks this camera incomplete)"
         )
+    elif result.warning:
+        err_console.print(f"[bold yellow]warning:[/] {result.warning}")
 
 
 def _yaml(value: object) -> str:

@@ -1,6 +1,7 @@
 """Which cameras a folder holds.
 
-Each video file directly inside is one camera, named by its stem; each subfolder is one camera holding a video
+Each video file directly inside is one camera, named by its stem (made one safe path component: a camera's
+name becomes file names in the output folder, and must never reach outside it); each subfolder is one camera holding a video
 or a sequence of frames. Anything else (text files, empty folders, a ground-truth folder) is skipped and
 listed, so a user sees what was left out. When ``cameras.yaml`` lists cameras, it is the list of cameras:
 entries it does not name are skipped (a synthetic scene's ``background/`` folder of PNGs is not a camera),
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid.errors import InputError
+from reid.outputs import safe_component
 from reid.video.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
 
 CAMERAS_YAML = "cameras.yaml"
@@ -73,10 +75,10 @@ def discover_cameras(root: str | Path, only: list[str] | None = None) -> CameraF
                 skipped.append((entry.name, "not a video file"))
                 continue
             found: tuple[Path, str] | str = (entry, "video")
-            name = entry.stem
+            name = safe_component(entry.stem)
         elif entry.is_dir():
             found = _camera_in_subfolder(entry)
-            name = entry.name
+            name = safe_component(entry.name)
         else:
             skipped.append((entry.name, "not a file or folder"))
             continue

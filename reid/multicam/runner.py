@@ -22,7 +22,6 @@ events of the workers come back through a multiprocessing queue and are passed t
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,15 +30,20 @@ from typing import Any
 
 from reid.errors import ConfigError, InputError, ReidError
 from reid.gallery.config import LinkConfig
-from reid.io import atomic_write_json, prepare_output_dir
+from reid.io import atomic_write, atomic_write_json
 from reid.multicam.discover import CAMERAS_YAML, CameraFolder, CameraSource, discover_cameras
 from reid.multicam.manifest import MANIFEST, Manifest, load_tracklets, save_tracklets
+from reid.outputs import OutputFolder, claim, remove_tree
+from reid.procs import available_cores, cap_workers, die_with_parent
 from reid.types import Tracklet
 
 Progress = Callable[..., None]
 
-# paths this runner owns inside an output folder (what --overwrite clears)
-OWNED = (MANIFEST, "cameras", "tracklets", "mot", "video", "identities.json", "report.html", "status.json")
+# top-level names this runner writes inside an output folder (one that exists and is not ours is refused)
+OWNED = (MANIFEST, "cameras", "tracklets", "mot", "video", "identities.json", "report.html", "status.json",
+         "gallery")
+GALLERY_FILES = ("gallery.sqlite", "gallery.sqlite-wal", "gallery.sqlite-shm", "gallery.sqlite-journal",
+                 "index.faiss")
 
 
 @dataclass
@@ -112,6 +116,7 @@ def process_camera(task: dict[str, Any], embedder: Any = None, progress: Progres
     from reid.video.pipeline import track_video
 
     try:
+        OutputFolder.attach(task["out_dir"])
         if task.get("threads"):
             import torch
 
@@ -121,7 +126,7 @@ def process_camera(task: dict[str, Any], embedder: Any = None, progress: Progres
             embedder = build_embedder(config)
         work = Path(task["work_dir"])
         work.mkdir(parents=True, exist_ok=True)
-        queue = task.get("queue")
+        queue = task.get("queue") or _WORKER_QUEUE
         camera = task["camera"]
 
         def report(done: int, total: int | None = None, **info: Any) -> None:
@@ -162,16 +167,11 @@ def _load_cameras_yaml(source: Path, cameras_yaml: str | Path | None):
     return (load_cameras(path), path) if path.is_file() else (None, None)
 
 
-def _clear_owned(out: Path, gallery: Path) -> None:
-    for name in OWNED:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    default_gallery = out / "gallery"
-    if gallery.resolve() == default_gallery.resolve() and default_gallery.is_dir():
-        shutil.rmtree(default_gallery)
+def _claim_gallery(gallery: Path) -> None:
+    """Record the files of a gallery created inside the output folder (SQLite creates them itself), so that
+    ``--overwrite`` removes them as ours; a gallery elsewhere (``--gallery DIR``) is never recorded or removed."""
+    for name in GALLERY_FILES:
+        claim(gallery / name)
 
 
 def default_workers(cameras: int, device: str) -> int:
@@ -180,8 +180,7 @@ def default_workers(cameras: int, device: str) -> int:
 
     if resolve_device(device).startswith("cuda"):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cameras, cores))
+    return max(1, min(cameras, available_cores()))
 
 
 def run_camera_folder(
@@ -214,10 +213,14 @@ def run_camera_folder(
 
     settings = {"track": track_config.model_dump(mode="json"), "cameras": folder.names,
                 "cameras_yaml": cameras_cfg.model_dump(mode="json") if cameras_cfg is not None else None}
-    if overwrite and out.is_dir():
-        _clear_owned(out, gallery_path)
-    if not (out / MANIFEST).is_file():
-        prepare_output_dir(out, overwrite)
+    inputs = [source, yaml_path, track_config.reid_weights, track_config.det_weights,
+              *(c.path for c in folder.cameras)]
+    if gallery_path != out / "gallery":
+        inputs.append(gallery_path)
+    OutputFolder.prepare(out, overwrite, inputs=inputs, owned=OWNED,
+                         resume=not overwrite and (out / MANIFEST).is_file())
+    if gallery_path == out / "gallery":
+        _claim_gallery(gallery_path)
     manifest, resumed = Manifest.load_or_create(out, str(source), settings)
 
     if embedder is None:
@@ -234,11 +237,12 @@ def run_camera_folder(
                    for c in folder.cameras}
     pending = [c for c in folder.cameras if manifest.finished(c.name) is None]
     for cam in pending:  # an interrupted camera's partial work is never taken for finished work
-        shutil.rmtree(out / "cameras" / cam.name, ignore_errors=True)
+        remove_tree(out / "cameras" / cam.name)
     tasks = [{"camera": c.name, "source": str(c.path), "work_dir": str(out / "cameras" / c.name),
               "out_dir": str(out), "start_time": start_times[c.name],
               "config": _camera_config(track_config, c, cameras_cfg)} for c in pending]
     n_workers = min(workers or default_workers(len(tasks), track_config.device), max(1, len(tasks)))
+    n_workers = cap_workers(n_workers)[0]  # the CLI has told the user already
     _track_all(tasks, manifest, n_workers, embedder, progress)
 
     runs = [_camera_run(manifest.finished(c.name), c, resumed=c not in pending) for c in folder.cameras]
@@ -268,33 +272,46 @@ def _track_all(tasks: list[dict[str, Any]], manifest: Manifest, workers: int, em
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with torch's thread pools
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    with ctx.Manager() as manager:
-        queue = manager.Queue()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        try:
-            futures = {}
-            for task in tasks:
-                futures[pool.submit(process_camera, {**task, "queue": queue,
-                                                     "threads": max(1, cores // workers)})] = task["camera"]
-            first_error: dict[str, Any] | None = None
-            while futures:
-                done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(queue, progress)
-                for fut in done:
-                    futures.pop(fut)
-                    summary = fut.result()
-                    if "error" in summary:
-                        first_error = first_error or summary
-                    else:
-                        manifest.mark_finished(summary["camera"], summary)
+    queue = ctx.Queue()  # handed to each worker at its start: no manager process to outlive us
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
+                               initargs=(queue, os.getpid()))
+    try:
+        futures = {}
+        for task in tasks:
+            futures[pool.submit(process_camera, {**task, "threads": max(1, available_cores() // workers)})] = \
+                task["camera"]
+        first_error: dict[str, Any] | None = None
+        while futures:
+            done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(queue, progress)
-            if first_error is not None:
-                _raise_worker_error(first_error)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+            for fut in done:
+                futures.pop(fut)
+                summary = fut.result()
+                if "error" in summary:
+                    first_error = first_error or summary
+                else:
+                    manifest.mark_finished(summary["camera"], summary)
+        _drain(queue, progress)
+        if first_error is not None:
+            _raise_worker_error(first_error)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()  # a worker must not keep writing into --out after we stop
+        raise
+    finally:
+        queue.close()
+    pool.shutdown(wait=True)
+
+
+_WORKER_QUEUE: Any = None
+
+
+def _worker_start(queue: Any, parent: int) -> None:
+    """Initializer of a camera worker process: die with the main process, report progress into ``queue``."""
+    global _WORKER_QUEUE
+    die_with_parent(parent)
+    _WORKER_QUEUE = queue
 
 
 def _drain(queue: Any, progress: Progress | None) -> None:
@@ -418,10 +435,8 @@ def _write_camera_outputs(out: Path, run: CameraRun, mapping: dict[int, int], tr
 
     local = mot_path(out / "cameras" / run.name, run.name)
     final = mot_path(out, run.name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.copy")
-    shutil.copyfile(local, tmp)
-    os.replace(tmp, final)
+    with open(local, "rb") as src, atomic_write(final, "wb") as dst:
+        dst.write(src.read())
     cam = next(c for c in folder.cameras if c.name == run.name)
     source = str(cam.path) if track_config.save_video else None
     relabel_camera(out, run.name, mapping, source=source, config=_camera_config(track_config, cam, cameras_cfg))

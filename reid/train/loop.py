@@ -145,7 +145,9 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
 def _append_metrics(path: Path, row: dict[str, Any]) -> None:
     import os
 
-    with open(path, "a", encoding="utf-8") as handle:
+    from reid.io import open_for_writing
+
+    with open_for_writing(path, "a") as handle:
         handle.write(json.dumps(row) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -17,7 +17,7 @@ mapping.
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from reid.errors import ReidError
+from reid.outputs import claim, folder_for, remove_tree
 from reid.types import Tracklet
 from reid.video.config import TrackConfig, load_tracker_config
 from reid.video.sources import FrameSource, open_source
@@ -37,6 +39,7 @@ from reid.video.writers import (
     mot_path,
     relabel_mot,
     render_video,
+    running_entry,
     tracklet_record,
     update_status,
     update_tracklets_jsonl,
@@ -104,7 +107,7 @@ def track_video(
     step_fps = src.fps / src.vid_stride
     tracker = CameraTracker(tracker_config, step_fps)
 
-    update_status(out_dir, camera, {"state": "running", "source": src.name})
+    update_status(out_dir, camera, running_entry(src.name))
     final_mot = mot_path(out_dir, camera)
     spool = MotSpool(final_mot)
     live_video = (
@@ -210,7 +213,9 @@ def track_video(
         if live_video is not None:
             live_video.abort()
         state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        update_status(out_dir, camera, {"state": state, "source": src.name, "error": str(exc)[:300]})
+        with contextlib.suppress(OSError, ReidError):  # a full disk must not hide the error that stopped us
+            update_status(out_dir, camera, {"state": state, "source": src.name, "error": str(exc)[:300],
+                                            "frames": processed})
         raise
 
     update_status(
@@ -221,6 +226,7 @@ def track_video(
             "source": src.name,
             "frames": processed,
             "tracklets": len(tracklets),
+            "frames_skipped": src.frames_skipped,
             "warning": warning,
         },
     )
@@ -272,6 +278,11 @@ def _matched_boxes(rows: np.ndarray, dets: Any) -> np.ndarray:
     return boxes
 
 
+def owns(path: Path) -> bool:
+    folder = folder_for(path)
+    return folder is None or folder.owns(path)
+
+
 def _organise_crops(
     root: Path, mapping: dict[int, int], kept_ids: set[int], kept: list[TrackSummary]
 ) -> None:
@@ -283,13 +294,13 @@ def _organise_crops(
         if not folder.is_dir():
             continue
         if new not in kept_ids:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)
         elif new != old:
             target = root / str(new)
-            target.mkdir(parents=True, exist_ok=True)
-            for f in folder.iterdir():
-                f.replace(target / f.name)
-            folder.rmdir()
+            for f in sorted(folder.iterdir()):
+                if owns(f):
+                    f.replace(claim(target / f.name))
+            remove_tree(folder)
     for s in kept:
         s.tracklet.crop_paths = [
             str(root / str(s.tracklet.track_id) / Path(p).name) for p in s.tracklet.crop_paths

@@ -76,14 +76,19 @@ class FrameSource(abc.ABC):
         self.total_frames: int | None = None
         self.size: tuple[int, int] | None = None  # (width, height)
         self.frames_read = 0
+        self.frames_skipped = 0  # unreadable frames that were skipped (a frame folder)
+        self.skipped_names: list[str] = []  # the first few of them, for the warning
         self.incomplete = False
         self.warning = ""
         self.replayable = True  # can be read a second time (files and folders), e.g. to redraw a video
 
     @property
     def camera(self) -> str:
-        """Default camera name: the file or folder stem, or a sanitised stream address."""
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.name).stem or self.name).strip("_") or "camera"
+        """Default camera name: the file or folder stem, or a sanitised stream address (one safe path
+        component: a name from a file never becomes a path outside the output folder)."""
+        from reid.outputs import safe_component
+
+        return safe_component(Path(self.name).stem or self.name)
 
     @property
     def expected_outputs(self) -> int | None:
@@ -203,21 +208,41 @@ class FolderSource(FrameSource):
         import cv2
 
         self.frames_read = 0
+        self.frames_skipped = 0
+        self.skipped_names = []
         self.incomplete = False
         self.warning = ""
         for index in range(0, len(self.files), self.vid_stride):
             image = cv2.imread(str(self.files[index]), cv2.IMREAD_COLOR)
-            if image is None:
-                self._mark_broken(index, f"frame file {self.files[index].name} is not a readable image")
-                return
+            if image is None or (self.size is not None and (image.shape[1], image.shape[0]) != self.size):
+                # one bad frame must not cost the rest of the camera: skip it, count it, say which
+                self.frames_skipped += 1
+                if len(self.skipped_names) < 5:
+                    self.skipped_names.append(self.files[index].name)
+                self.warning = (f"{self.name}: skipped {self.frames_skipped} unreadable frame file(s) "
+                                f"({', '.join(self.skipped_names)}{', ...' if self.frames_skipped > 5 else ''})")
+                continue
             if self.size is None:
                 self.size = (image.shape[1], image.shape[0])
             self.frames_read += 1
             yield Frame(index, index / self.fps, image)
+        if self.frames_read == 0:
+            raise InputError(f"folder {self.name} holds no readable image frame "
+                             f"({self.frames_skipped} file(s) could not be decoded)")
 
 
 class StreamSource(FrameSource):
-    """An RTSP/HTTP stream or a webcam index. A dropped stream is reopened ``reconnects`` times, then stops.
+    """An RTSP/HTTP stream or a webcam index.
+
+    Two kinds of network source behave differently at their end:
+
+    - A *finite* source (a video file behind a web server: the stream reports a frame count) ends where it
+      ends. Reading stops at its last frame; a break before that is reconnected and the reading continues at
+      the frame where it stopped, and the end of the file is never taken for a drop.
+    - A *live* source (RTSP, MJPEG over HTTP, a webcam) that drops is reopened with exponential backoff
+      (``reconnect_delay`` doubling up to ``max_delay``), ``reconnects`` times in a row at most. A reconnect
+      that starts the same video again from its first frame (a server looping a file) is detected by
+      comparing the first frames after the reconnect with the first frames of the stream, and ends the camera.
 
     Timestamps come from the stream when it provides them, else from the wall clock since the first frame,
     so gaps while reconnecting show up as gaps in time (which the tracker's time-based logic expects).
@@ -233,12 +258,16 @@ class StreamSource(FrameSource):
         reconnects: int = 3,
         reconnect_delay: float = 1.0,
         capture_factory: Callable[[str | int], Any] | None = None,
+        max_delay: float = 30.0,
     ) -> None:
         super().__init__(f"webcam{address}" if isinstance(address, int) else str(address), vid_stride)
         self.replayable = False
         self.address = address
         self.reconnects = reconnects
         self.reconnect_delay = reconnect_delay
+        self.max_delay = max_delay
+        self.reconnect_count = 0  # reconnects that succeeded, over the whole run
+        self.restarted = False  # the source started its video again from the first frame; we stopped there
         self._factory = capture_factory or _opencv_capture
         self._fps_override = fps
         cap = self._factory(address)
@@ -248,6 +277,9 @@ class StreamSource(FrameSource):
             raise InputError(f"cannot open {what}", "check the address, the network, or the webcam index")
         stream_fps = float(cap.get(5) or 0.0)  # cv2.CAP_PROP_FPS == 5
         self.fps = fps or (stream_fps if 0 < stream_fps < 1000 else DEFAULT_FPS)
+        count = int(cap.get(7) or 0)  # cv2.CAP_PROP_FRAME_COUNT == 7
+        self.finite = not isinstance(address, int) and count > 0
+        self.total_frames = count if self.finite else None
         self._cap = cap
 
     def __iter__(self) -> Iterator[Frame]:
@@ -257,10 +289,16 @@ class StreamSource(FrameSource):
         index = 0
         start = time.monotonic()
         failures = 0
+        opening = _Signature()  # the first frames of the stream, to recognise a restart
+        after_reconnect: _Signature | None = None
+        held: list[Frame] = []
+        failures_seen = 0  # reconnects so far: the opening signature is taken before the first one
         try:
             while True:
                 ok, image = cap.read() if cap.isOpened() else (False, None)
                 if not ok or image is None:
+                    if self.finite and self.total_frames is not None and index >= self.total_frames:
+                        return  # the end of a file behind a web server: the end, not a drop
                     failures += 1
                     if failures > self.reconnects:
                         self.incomplete = True
@@ -270,18 +308,44 @@ class StreamSource(FrameSource):
                         )
                         return
                     cap.release()
-                    time.sleep(self.reconnect_delay)
+                    time.sleep(min(self.max_delay, self.reconnect_delay * 2 ** (failures - 1)))
                     cap = self._factory(self.address)
+                    if self.finite and cap.isOpened() and index > 0:
+                        cap.set(1, float(index))  # cv2.CAP_PROP_POS_FRAMES == 1: continue where it broke
+                    elif cap.isOpened():
+                        after_reconnect = _Signature()
                     continue
+                if failures:
+                    self.reconnect_count += 1
+                    failures_seen += 1
                 failures = 0
+                if failures_seen == 0:
+                    opening.add(image)
                 if index % self.vid_stride == 0:
                     msec = float(cap.get(0) or 0.0)  # cv2.CAP_PROP_POS_MSEC == 0
                     t = msec / 1000.0 if msec > 0 and self._fps_override is None else time.monotonic() - start
                     if self._fps_override is not None:
                         t = index / self._fps_override
-                    self.frames_read += 1
-                    yield Frame(index, t, image)
+                    held.append(Frame(index, t, image))
                 index += 1
+                if after_reconnect is not None:
+                    # the first frames after a reconnect are held back until they prove to be new, not a
+                    # replay (a few only: a still scene can take long to decide, and frames are large)
+                    after_reconnect.add(image)
+                    verdict = opening.matches(after_reconnect)
+                    if verdict is None and len(held) < _Signature.informative + 3:
+                        continue
+                    if verdict is not None:
+                        after_reconnect = None
+                    if verdict:
+                        self.restarted = True
+                        self.warning = (f"{self.name}: the source started again from its first frame after a "
+                                        f"reconnect; the camera ended at frame {index - len(held)}")
+                        return
+                for frame in held:
+                    self.frames_read += 1
+                    yield frame
+                held.clear()
         finally:
             cap.release()
 
@@ -290,6 +354,55 @@ class StreamSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+class _Signature:
+    """Small grey thumbnails of consecutive frames, to tell a stream that started its video again from a live
+    one that came back.
+
+    A replay decodes to the same pixels as the first pass, so the frames after a reconnect equal the stream's
+    first frames one for one. A live street does not, as soon as anything moves. Frames in which nothing
+    moves prove nothing either way (an empty road looks the same every minute), so the comparison goes on
+    until the opening frames being compared show motion, up to ``length`` frames.
+    """
+
+    length = 50
+    informative = 5  # frames showing motion that must match before a replay is declared
+    same = 3.0  # largest |a - b| on 0..255 for "the same frame" (a replay decodes to the same pixels)
+    moving = 24.0  # ... and above this between consecutive opening frames for "something moved"
+
+    def __init__(self) -> None:
+        self.thumbs: list[np.ndarray] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self.thumbs) >= self.length
+
+    def add(self, image: np.ndarray) -> None:
+        import cv2
+
+        if not self.full:
+            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+            self.thumbs.append(cv2.resize(grey, (96, 54), interpolation=cv2.INTER_AREA).astype(np.int16))
+
+    @staticmethod
+    def _diff(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a - b).max()) if a.shape == b.shape else 255.0
+
+    def matches(self, other: _Signature) -> bool | None:
+        """Whether ``other`` (frames after a reconnect) replays this opening: True, False, or None while
+        there is not enough evidence yet."""
+        evidence = 0
+        for i, (a, b) in enumerate(zip(self.thumbs, other.thumbs, strict=False)):
+            if self._diff(a, b) > self.same:
+                return False
+            if i > 0 and self._diff(a, self.thumbs[i - 1]) > self.moving:
+                evidence += 1
+                if evidence >= self.informative:
+                    return True
+        if len(other.thumbs) >= len(self.thumbs):
+            return False  # the whole opening was still: no way to tell, so it is taken for live
+        return None
 
 
 def _opencv_capture(address: str | int) -> Any:

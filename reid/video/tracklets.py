@@ -169,10 +169,8 @@ def normalise(v: np.ndarray) -> np.ndarray:
 
 def save_crops(summary: TrackSummary, folder: Path) -> None:
     """Write the kept crops as JPEGs under ``folder`` and record their paths on the tracklet."""
-    import cv2
+    from reid.io import write_image
 
-    folder.mkdir(parents=True, exist_ok=True)
     for rank, crop in enumerate(summary.crops):
-        path = folder / f"{crop.frame + 1:06d}_{rank}.jpg"
-        cv2.imwrite(str(path), crop.image)
+        path = write_image(folder / f"{crop.frame + 1:06d}_{rank}.jpg", crop.image)
         summary.tracklet.crop_paths.append(str(path))

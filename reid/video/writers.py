@@ -23,7 +23,8 @@ from typing import IO, Any
 import numpy as np
 
 from reid.errors import InputError, OutputError
-from reid.io import atomic_write, atomic_write_json
+from reid.io import atomic_write, atomic_write_json, open_for_writing
+from reid.outputs import checked_component, claim, free_space
 from reid.types import Tracklet
 
 STATUS_FILE = "status.json"
@@ -31,11 +32,11 @@ TRACKLETS_FILE = "tracklets.jsonl"
 
 
 def mot_path(out_dir: Path, camera: str) -> Path:
-    return Path(out_dir) / "mot" / f"{camera}.txt"
+    return Path(out_dir) / "mot" / f"{checked_component(camera)}.txt"
 
 
 def video_path(out_dir: Path, camera: str) -> Path:
-    return Path(out_dir) / "video" / f"{camera}.mp4"
+    return Path(out_dir) / "video" / f"{checked_component(camera)}.mp4"
 
 
 class MotSpool:
@@ -44,8 +45,7 @@ class MotSpool:
     def __init__(self, final_path: Path) -> None:
         self.final_path = Path(final_path)
         self.path = self.final_path.with_name(f".{self.final_path.name}.rows")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish
+        self._handle: IO[str] | None = open_for_writing(self.path)
 
     def write(self, frame_index: int, ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
         assert self._handle is not None
@@ -157,6 +157,7 @@ class VideoAnnotator:
         self.fps = fps
         self.trail = trail
         self._writer: Any = None
+        self._frames = 0
         self._trails: dict[int, deque] = {}
         self._last_seen: dict[int, int] = {}
 
@@ -164,7 +165,8 @@ class VideoAnnotator:
         import cv2
 
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            claim(self.path)
+            claim(self.tmp)  # recorded, so that a crash's leftover is cleaned up as ours
             h, w = image.shape[:2]
             self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self._writer.isOpened():
@@ -189,11 +191,24 @@ class VideoAnnotator:
             canvas, f"frame {frame_index + 1}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1
         )
         self._writer.write(canvas)
+        self._frames += 1
 
     def finish(self) -> None:
+        """Close the video and move it into place, after checking that every frame reached the file.
+
+        OpenCV's writer does not report failed writes (a full disk): a video whose frame count falls short is
+        deleted and reported instead of being moved under its final name, where it would look complete.
+        """
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            written = _video_frame_count(self.tmp)
+            if written < self._frames:
+                self.abort()
+                raise OutputError(
+                    f"the annotated video {self.path} could not be written completely ({written} of "
+                    f"{self._frames} frames reached the file; {free_space(self.path.parent)} free)",
+                    "free some space or choose another --out; the camera is marked failed")
             os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -202,6 +217,18 @@ class VideoAnnotator:
             self._writer = None
         if self.tmp.exists():
             self.tmp.unlink()
+
+
+def _video_frame_count(path: Path) -> int:
+    import cv2
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    finally:
+        cap.release()
 
 
 def render_video(
@@ -269,6 +296,29 @@ def update_tracklets_jsonl(path: Path, camera: str, records: list[dict[str, Any]
             out.write(json.dumps(record) + "\n")
 
 
+def running_entry(source: str) -> dict[str, Any]:
+    """A ``running`` status entry that names this process, so that a reader can tell a run that still goes
+    from one whose process died (see :func:`read_status`)."""
+    import socket
+
+    return {"state": "running", "source": source, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _interrupted(entry: dict[str, Any]) -> bool:
+    """A ``running`` entry of a process of this machine that no longer exists: the run was killed."""
+    import socket
+
+    if entry.get("state") != "running" or entry.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(entry.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+    return False
+
+
 def update_status(out_dir: Path, camera: str, entry: dict[str, Any]) -> None:
     """Set this camera's entry in ``status.json`` (atomically; other cameras' entries are kept)."""
     path = Path(out_dir) / STATUS_FILE
@@ -285,8 +335,19 @@ def update_status(out_dir: Path, camera: str, entry: dict[str, Any]) -> None:
 
 
 def read_status(out_dir: Path) -> dict[str, Any]:
-    """``status.json`` of an output folder (empty dict when there is none)."""
+    """``status.json`` of an output folder (empty dict when there is none).
+
+    A camera left ``running`` by a process that no longer exists (killed, or the machine lost power) is
+    reported as ``interrupted``: nothing can finish it any more.
+    """
     path = Path(out_dir) / STATUS_FILE
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is corrupt: {exc}") from exc
+    for entry in data.get("cameras", {}).values():
+        if isinstance(entry, dict) and _interrupted(entry):
+            entry["state"] = "interrupted"
+    return data

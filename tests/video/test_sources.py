@@ -34,13 +34,22 @@ def test_frame_folder_natural_order_and_fps(tmp_path: Path) -> None:
     assert out == [(0, 0.0, 1), (1, 0.2, 2), (2, 0.4, 10)]
 
 
-def test_broken_frame_folder_keeps_what_was_read(tmp_path: Path) -> None:
-    for i in range(3):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+def test_unreadable_frame_in_a_folder_is_skipped_counted_and_the_rest_is_read(tmp_path: Path) -> None:
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 8, 3), i, np.uint8))
     (tmp_path / "3.png").write_bytes(b"not a png")
     src = open_source(tmp_path)
-    assert len(list(src)) == 3
-    assert src.incomplete and "frame 4" in src.warning
+    frames = [(f.index, int(f.image[0, 0, 0])) for f in src]
+    assert frames == [(0, 0), (1, 1), (2, 2), (4, 4), (5, 5)]
+    assert src.frames_skipped == 1 and not src.incomplete
+    assert "3.png" in src.warning
+
+
+def test_frame_folder_without_one_readable_frame_is_an_error(tmp_path: Path) -> None:
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="no readable image frame"):
+        list(open_source(tmp_path))
 
 
 def test_truncated_video_is_marked_incomplete(tmp_path: Path) -> None:

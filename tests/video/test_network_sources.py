@@ -1,0 +1,112 @@
+"""Network sources served from 127.0.0.1: a file behind a web server ends where it ends; a live MJPEG stream
+that drops is reconnected with backoff; a server that starts the video again is recognised and ends the camera."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from synthetic import write_video
+
+from reid.synth.stream_server import MjpegServer
+from reid.video import sources
+from reid.video.sources import StreamSource, open_source
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("net") / "clip.mp4", 40, fps=10.0)
+
+
+@pytest.fixture()
+def file_server(clip: Path):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Quiet, directory=str(clip.parent)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def read_all(src: StreamSource, limit: float = 60.0) -> list[int]:
+    """Frame indices of a whole read, failing (instead of hanging) if the source never ends."""
+    start = time.monotonic()
+    out = []
+    for frame in src:
+        out.append(frame.index)
+        assert time.monotonic() - start < limit, "the source did not end"
+    return out
+
+
+def test_a_file_behind_a_web_server_ends_where_it_ends(file_server: str) -> None:
+    src = open_source(file_server, reconnects=3)
+    assert isinstance(src, StreamSource) and src.finite and src.total_frames == 40
+    assert read_all(src) == list(range(40))
+    assert not src.incomplete and src.reconnect_count == 0 and not src.restarted
+
+
+def test_a_server_that_starts_the_video_again_ends_the_camera(clip: Path) -> None:
+    with MjpegServer({"cam": clip}, speed=4.0, restart_on_connect=True) as server:
+        src = open_source(server.url("cam"), reconnects=3)
+        src.reconnect_delay = 0.1
+        frames = read_all(src)
+    assert src.restarted and "started again" in src.warning
+    assert len(frames) == 40  # one pass, and no frame of the replay
+
+
+def test_a_live_stream_that_drops_is_reconnected_and_continues(clip: Path) -> None:
+    server = MjpegServer({"cam": clip}, speed=1.0).start()
+    src = open_source(server.url("cam"), reconnects=5)
+    src.reconnect_delay = 0.2
+    frames: list[int] = []
+    reader = threading.Thread(target=lambda: frames.extend(f.index for f in src), daemon=True)
+    reader.start()
+    try:
+        time.sleep(1.2)
+        before = len(frames)
+        server.stop()  # the camera drops off the network for a moment
+        time.sleep(0.6)
+        server.start(reset_clock=False)  # and comes back, live: later frames than before
+        reader.join(30)
+    finally:
+        server.stop()
+    assert not reader.is_alive()
+    assert before > 0 and len(frames) > before
+    assert src.reconnect_count >= 1 and not src.restarted
+
+
+def test_reconnects_back_off_exponentially_then_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    delays: list[float] = []
+    monkeypatch.setattr(sources.time, "sleep", delays.append)
+
+    class Dead:
+        def __init__(self, opened: bool) -> None:
+            self.opened = opened
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return self.opened
+
+        def read(self):
+            return False, None
+
+        def get(self, prop: int) -> float:
+            return 0.0
+
+        def release(self) -> None:
+            pass
+
+    calls = iter([Dead(True)] + [Dead(False)] * 10)
+    src = StreamSource("rtsp://127.0.0.1/cam", reconnects=4, reconnect_delay=1.0, max_delay=5.0,
+                       capture_factory=lambda address: next(calls))
+    assert list(src) == []
+    assert delays == [1.0, 2.0, 4.0, 5.0]
+    assert src.incomplete and "4 reconnects" in src.warning
