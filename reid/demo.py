@@ -23,7 +23,7 @@ from pydantic import Field
 
 from reid.config import ConfigModel
 from reid.errors import OutputError
-from reid.io import atomic_write_json
+from reid.io import atomic_write_json, atomic_write_text
 
 Progress = Callable[..., None]
 MARKER = "demo.json"
@@ -126,7 +126,7 @@ def train_demo_network(out: Path, s: DemoSettings, progress: Progress | None = N
             progress(step, total, stage="train", **{k: v for k, v in info.items() if k in ("epoch", "loss")})
 
     train(cfg, model_dir, resume=resume, overwrite=not resume, progress=report)
-    done_flag.write_text("trained\n", encoding="utf-8")
+    atomic_write_text(done_flag, "trained\n")
     return best, True
 
 

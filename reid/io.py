@@ -151,3 +151,21 @@ def open_for_writing(path: str | os.PathLike[str], mode: str = "w", encoding: st
         return os.fdopen(fd, mode, encoding=None if "b" in mode else encoding)
     except OSError as exc:
         raise output_error(exc, path) from exc
+
+
+def count_video_frames(path: str | os.PathLike[str]) -> int:
+    """Frames a written video holds according to its container (0 when it cannot be opened).
+
+    OpenCV's ``VideoWriter`` does not report failed writes, so a writer checks this before moving a video
+    under its final name: a full disk gives a short or unreadable file, never one that looks complete.
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    finally:
+        cap.release()

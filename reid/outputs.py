@@ -106,7 +106,7 @@ class OutputFolder:
         root = _resolved(path)
         if root.is_dir():
             folder = cls(root)
-            foreign = [n for n in owned if _lexists(root / n) and n not in folder._entries]
+            foreign = [n for n in owned if _lexists(root / n) and not folder._recorded(n)]
             busy = any(p.name not in (LEDGER, _PROBE) for p in root.iterdir())
             if busy and not (overwrite or resume):
                 raise OutputError(f"output folder {path} exists and is not empty",
@@ -185,6 +185,11 @@ class OutputFolder:
             elif not stat.S_ISDIR(mode):
                 raise OutputError(f"{current} exists and is not a folder", "move it away or choose another --out")
         return target
+
+    def _recorded(self, rel: str) -> bool:
+        """``rel`` is in the ledger, or is a folder the ledger has entries below (ours to write into)."""
+        prefix = rel.rstrip("/") + "/"
+        return rel in self._entries or any(e.startswith(prefix) for e in self._entries)
 
     def owns(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` (below the root) was written by this project."""

@@ -116,7 +116,7 @@ def process_camera(task: dict[str, Any], embedder: Any = None, progress: Progres
     from reid.video.pipeline import track_video
 
     try:
-        OutputFolder.attach(task["out_dir"])
+        folder = OutputFolder.attach(task["out_dir"])
         if task.get("threads"):
             import torch
 
@@ -124,8 +124,7 @@ def process_camera(task: dict[str, Any], embedder: Any = None, progress: Progres
         config = task["config"]
         if embedder is None:
             embedder = build_embedder(config)
-        work = Path(task["work_dir"])
-        work.mkdir(parents=True, exist_ok=True)
+        work = folder.make_dirs(task["work_dir"])
         queue = task.get("queue") or _WORKER_QUEUE
         camera = task["camera"]
 

@@ -9,39 +9,45 @@ can never be mistaken for a complete dataset.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from reid.errors import InputError, OutputError
+from reid.errors import InputError
 from reid.io import prepare_output_dir
 
 ProgressCallback = Callable[..., None]
 
 
 def prepare_owned_dir(out: str | Path, overwrite: bool, owned: Iterable[str]) -> Path:
-    """Check ``out`` with :func:`reid.io.prepare_output_dir`, then clear the entries this writer owns."""
-    root = prepare_output_dir(out, overwrite)
-    for name in owned:
-        target = root / name
-        try:
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot clear {target} before overwriting: {exc.strerror or exc}",
-                              "remove it by hand or choose another --out") from exc
-    return root
+    """Prepare ``out`` (:func:`reid.io.prepare_output_dir`): with ``overwrite`` the files an earlier run wrote
+    are removed (per the folder's ledger), and an ``owned`` name that exists but was not written by reid is
+    refused, so a user's own ``image/`` folder is never deleted or mixed with generated images."""
+    return prepare_output_dir(out, overwrite, owned=tuple(owned))
+
+
+def make_dir(path: Path) -> Path:
+    """Create a folder inside the output folder, recorded as ours (so ``--overwrite`` may remove it)."""
+    from reid.outputs import folder_for
+
+    folder = folder_for(path)
+    if folder is None:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return folder.make_dirs(path)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write one generated file, turning OS errors (disk full, permissions) into an :class:`OutputError`."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", "check free space and permissions of --out") from exc
+    from reid.io import open_for_writing
+
+    with open_for_writing(path, "wb") as handle:
+        try:
+            handle.write(data)
+        except OSError as exc:
+            from reid.outputs import output_error
+
+            raise output_error(exc, path) from exc
 
 
 def check_positive(name: str, value: Any, flag: str, minimum: int | float = 1) -> None:

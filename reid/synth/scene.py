@@ -30,8 +30,9 @@ import numpy as np
 import yaml
 
 from reid.errors import InputError, OutputError
-from reid.io import atomic_write_json, atomic_write_text
-from reid.synth.output import ProgressCallback, check_positive, prepare_owned_dir, report
+from reid.io import atomic_write_json, atomic_write_text, count_video_frames, write_image
+from reid.outputs import claim, free_space
+from reid.synth.output import ProgressCallback, check_positive, make_dir, prepare_owned_dir, report
 from reid.synth.vehicles import VehicleSpec, render_vehicle, sample_vehicles
 from reid.synth.views import CameraStyle, apply_lighting
 
@@ -404,14 +405,9 @@ def write_scene(
     width, height = int(size[0]) // 2 * 2, int(size[1]) // 2 * 2  # video codecs want even sizes
     names = _scene_cameras(cameras)
     owned = ["gt", "background", "cameras.yaml", "scene.json"] + [f"{n}{VIDEO_SUFFIX}" for n in names]
-    root = prepare_owned_dir(out, overwrite, owned)
-    # an earlier scene with more cameras would leave videos behind that this one does not list
-    if overwrite:
-        for stale in root.glob(f"cam*{VIDEO_SUFFIX}"):
-            if stale.stem[3:].isdigit():
-                stale.unlink()
-    (root / "gt").mkdir()
-    (root / "background").mkdir()
+    root = prepare_owned_dir(out, overwrite, owned)  # with overwrite, removes the earlier scene's files
+    make_dir(root / "gt")
+    make_dir(root / "background")
 
     rng = np.random.default_rng([int(seed), 101])
     cams = [_make_camera(name, i, width, height, rng) for i, name in enumerate(names)]
@@ -433,8 +429,7 @@ def write_scene(
     bgs: dict[str, Path] = {}
     for ci, cam in enumerate(cams):
         bg_path = root / "background" / f"{cam.name}.png"
-        if not cv2.imwrite(str(bg_path), backgrounds[ci]):
-            raise OutputError(f"cannot write {bg_path}", "check free space and permissions of --out")
+        write_image(bg_path, backgrounds[ci])
         bgs[cam.name] = bg_path
         frame_rng = np.random.default_rng([int(seed), 211, ci])
         # a few noise patterns, cycled: per-frame sensor noise without paying for a fresh draw each frame
@@ -444,6 +439,8 @@ def write_scene(
         cam_passes = [p for p in passes if p.camera == ci]
         video_path = root / f"{cam.name}{VIDEO_SUFFIX}"
         partial = root / f".{cam.name}.partial{VIDEO_SUFFIX}"
+        claim(video_path)
+        claim(partial)
         writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*FOURCC), float(fps), (width, height))
         if not writer.isOpened():
             raise OutputError(f"OpenCV cannot write {FOURCC} video {partial}", "check free space and permissions of --out")
@@ -482,6 +479,10 @@ def write_scene(
             partial.unlink(missing_ok=True)  # an interrupted video must not be left behind, even hidden
             raise
         writer.release()
+        if count_video_frames(partial) < n_frames:  # OpenCV's writer does not report a full disk
+            partial.unlink(missing_ok=True)
+            raise OutputError(f"the video {video_path} could not be written completely",
+                              f"check free space of --out ({free_space(root)} free)")
         os.replace(partial, video_path)
         videos[cam.name] = video_path
         lines.sort(key=lambda line: tuple(int(v) for v in line.split(",", 2)[:2]))

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from reid.io import atomic_write_text
-from reid.synth.output import ProgressCallback, check_positive, prepare_owned_dir, report, write_bytes
+from reid.synth.output import (
+    ProgressCallback,
+    check_positive,
+    make_dir,
+    prepare_owned_dir,
+    report,
+    write_bytes,
+)
 from reid.synth.vehicles import BODY_TYPES, PAINTS, VehicleSpec, sample_vehicles
 from reid.synth.views import CameraStyle, encode_jpeg, sample_view
 
@@ -70,7 +77,7 @@ def write_vehicleid(
     check_positive("image width", size[0], "vehicleid.size", 16)
     check_positive("image height", size[1], "vehicleid.size", 16)
     root = prepare_owned_dir(out, overwrite, ("image", "train_test_split", "attribute"))
-    (root / "image").mkdir()
+    make_dir(root / "image")
 
     train_labels, test_labels = _split_labels(num_train_ids, num_test_ids, seed)
     labels = train_labels + test_labels

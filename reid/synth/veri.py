@@ -22,7 +22,14 @@ import numpy as np
 
 from reid.errors import InputError
 from reid.io import atomic_write_text
-from reid.synth.output import ProgressCallback, check_positive, prepare_owned_dir, report, write_bytes
+from reid.synth.output import (
+    ProgressCallback,
+    check_positive,
+    make_dir,
+    prepare_owned_dir,
+    report,
+    write_bytes,
+)
 from reid.synth.vehicles import VehicleSpec, sample_vehicles
 from reid.synth.views import CameraStyle, encode_jpeg, sample_view
 
@@ -83,7 +90,7 @@ def write_veri(
     root = prepare_owned_dir(out, overwrite, ("image_train", "image_test", "image_query",
                                               "name_train.txt", "name_test.txt", "name_query.txt"))
     for sub in ("image_train", "image_test", "image_query"):
-        (root / sub).mkdir()
+        make_dir(root / sub)
 
     style_rng = np.random.default_rng([int(seed), 59])
     styles = [CameraStyle.sample(style_rng) for _ in range(cameras)]

@@ -23,7 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from reid.errors import InputError, OutputError
-from reid.io import atomic_write, atomic_write_json, open_for_writing
+from reid.io import atomic_write, atomic_write_json, count_video_frames, open_for_writing
 from reid.outputs import checked_component, claim, free_space
 from reid.types import Tracklet
 
@@ -202,7 +202,7 @@ class VideoAnnotator:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            written = _video_frame_count(self.tmp)
+            written = count_video_frames(self.tmp)
             if written < self._frames:
                 self.abort()
                 raise OutputError(
@@ -217,18 +217,6 @@ class VideoAnnotator:
             self._writer = None
         if self.tmp.exists():
             self.tmp.unlink()
-
-
-def _video_frame_count(path: Path) -> int:
-    import cv2
-
-    if not path.is_file() or path.stat().st_size == 0:
-        return 0
-    cap = cv2.VideoCapture(str(path))
-    try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
-    finally:
-        cap.release()
 
 
 def render_video(
