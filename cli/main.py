@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from . import demo, doctor, embed, eval_mot, eval_mtmc, export, gallery, synth, track, train
+from . import demo, doctor, embed, eval_mot, eval_mtmc, export, gallery, live, synth, track, train
 from . import eval as eval_cmd
 from .common import print_error, state
 
@@ -53,6 +53,7 @@ def main(
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(synth.app, name="synth")
 app.command(name="track")(track.track)
+app.command(name="live")(live.live)
 app.add_typer(gallery.app, name="gallery")
 app.command(name="demo")(demo.demo)
 app.add_typer(eval_cmd.app, name="eval")

@@ -24,10 +24,15 @@ from reid.config import ConfigModel, load_config
 
 
 class CameraInfo(ConfigModel):
-    """One camera: frames per second of its video and when its first frame was taken on the shared clock."""
+    """One camera: frames per second of its video and when its first frame was taken on the shared clock.
+
+    ``source`` is what ``reid live`` opens for the camera: an rtsp:// or http(s):// URL, a webcam index, or a
+    file (read at its own frame rate, as if live). Camera folders (``reid track DIR``) do not need it.
+    """
 
     fps: float = Field(10.0, gt=0, description="frames per second of the camera's video")
     start_time: float = Field(0.0, description="time of the first frame, seconds on the clock shared by all cameras")
+    source: str | int | None = Field(None, description="reid live: URL, webcam index or file of this camera")
 
     def frame_time(self, frame: int) -> float:
         """Shared-clock time of a 1-based frame number."""

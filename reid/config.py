@@ -34,6 +34,7 @@ CONFIG_SCHEMAS: dict[str, str] = {
     "synth": "reid.synth.config:SynthConfig",
     "cameras": "reid.cameras:CamerasConfig",
     "link": "reid.gallery.config:LinkConfig",
+    "live": "reid.live.config:LiveConfig",
     "track": "reid.video.config:TrackConfig",
     "tracker": "reid.video.config:TrackerConfig",
     "eval": "reid.evaluation.config:EvalConfig",

@@ -21,20 +21,21 @@ events of the workers come back through a multiprocessing queue and are passed t
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reid.engine.local import LocalEngine
+from reid.engine.messages import CameraFailed, CameraFinished, CameraJob, CameraProgress, TrackletEvent
 from reid.errors import ConfigError, InputError, ReidError
 from reid.gallery.config import LinkConfig
 from reid.io import atomic_write, atomic_write_json
 from reid.multicam.discover import CAMERAS_YAML, CameraFolder, CameraSource, discover_cameras
 from reid.multicam.manifest import MANIFEST, Manifest, load_tracklets, save_tracklets
 from reid.outputs import OutputFolder, claim, remove_tree
-from reid.procs import available_cores, cap_workers, die_with_parent
+from reid.procs import available_cores, cap_workers
 from reid.types import Tracklet
 
 Progress = Callable[..., None]
@@ -107,48 +108,13 @@ def _camera_config(config: Any, cam: CameraSource, cameras_cfg: Any) -> Any:
     return config.model_copy(update=update)
 
 
-def process_camera(task: dict[str, Any], embedder: Any = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Track one camera into its working folder and save its tracklets; returns a summary dict.
-
-    Runs in a worker process (``embedder`` None: built here from the config) or in the main process.
-    Expected failures come back as ``{"error": ...}`` so that their class and hint survive the process boundary.
-    """
-    from reid.video.pipeline import track_video
-
-    try:
-        folder = OutputFolder.attach(task["out_dir"])
-        if task.get("threads"):
-            import torch
-
-            torch.set_num_threads(int(task["threads"]))
-        config = task["config"]
-        if embedder is None:
-            embedder = build_embedder(config)
-        work = folder.make_dirs(task["work_dir"])
-        queue = task.get("queue") or _WORKER_QUEUE
-        camera = task["camera"]
-
-        def report(done: int, total: int | None = None, **info: Any) -> None:
-            if progress is not None:
-                progress(done, total, camera=camera, stage="track", **info)
-            elif queue is not None:
-                queue.put((camera, done, total, info))
-
-        result = track_video(task["source"], camera, config, embedder, work, progress=report,
-                             time_offset=float(task["start_time"]))
-        save_tracklets(Path(task["out_dir"]), camera, result.tracklets, embedder.dim)
-        return {"camera": camera, "source": result.source, "frames": result.frames, "fps": result.fps,
-                "tracklets": len(result.tracklets), "incomplete": result.incomplete, "warning": result.warning,
-                "seconds": result.seconds, "start_time": float(task["start_time"])}
-    except ReidError as exc:
-        return {"camera": task["camera"], "error": exc.message, "hint": exc.hint, "type": type(exc).__name__}
-
-
-def _raise_worker_error(summary: dict[str, Any]) -> None:
+def _raise_worker_error(failure: CameraFailed) -> None:
     import reid.errors as errors
 
-    cls = getattr(errors, summary.get("type", ""), ReidError)
-    raise cls(f"camera {summary['camera']}: {summary['error']}", summary.get("hint"))
+    cls = getattr(errors, failure.kind, ReidError)
+    if not (isinstance(cls, type) and issubclass(cls, ReidError)):
+        cls = ReidError
+    raise cls(f"camera {failure.camera}: {failure.message}", failure.hint)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -222,6 +188,7 @@ def run_camera_folder(
         _claim_gallery(gallery_path)
     manifest, resumed = Manifest.load_or_create(out, str(source), settings)
 
+    reuse = embedder is not None  # a network the caller loaded runs in this process, one camera at a time
     if embedder is None:
         embedder = build_embedder(track_config)
     # refuse a foreign gallery before hours of tracking, not after
@@ -237,12 +204,13 @@ def run_camera_folder(
     pending = [c for c in folder.cameras if manifest.finished(c.name) is None]
     for cam in pending:  # an interrupted camera's partial work is never taken for finished work
         remove_tree(out / "cameras" / cam.name)
-    tasks = [{"camera": c.name, "source": str(c.path), "work_dir": str(out / "cameras" / c.name),
-              "out_dir": str(out), "start_time": start_times[c.name],
-              "config": _camera_config(track_config, c, cameras_cfg)} for c in pending]
-    n_workers = min(workers or default_workers(len(tasks), track_config.device), max(1, len(tasks)))
+    jobs = [CameraJob(camera=c.name, source=str(c.path), out_dir=str(out), work_dir=str(out / "cameras" / c.name),
+                      config=_camera_config(track_config, c, cameras_cfg), start_time=start_times[c.name])
+            for c in pending]
+    n_workers = min(workers or default_workers(len(jobs), track_config.device), max(1, len(jobs)))
     n_workers = cap_workers(n_workers)[0]  # the CLI has told the user already
-    _track_all(tasks, manifest, n_workers, embedder, progress)
+    engine = LocalEngine(workers=n_workers, embedder=embedder if (reuse or n_workers <= 1) else None)
+    _track_all(engine, jobs, manifest, out, embedder.dim, progress)
 
     runs = [_camera_run(manifest.finished(c.name), c, resumed=c not in pending) for c in folder.cameras]
     return _link_and_write(out, source, folder, runs, manifest, link_config, cameras_cfg, gallery_path,
@@ -256,73 +224,39 @@ def _camera_run(summary: dict[str, Any], cam: CameraSource, resumed: bool) -> Ca
                      seconds=float(summary.get("seconds", 0.0)), resumed=resumed)
 
 
-def _track_all(tasks: list[dict[str, Any]], manifest: Manifest, workers: int, embedder: Any,
+def _track_all(engine: Any, jobs: list[CameraJob], manifest: Manifest, out: Path, dim: int,
                progress: Progress | None) -> None:
-    if not tasks:
-        return
-    if workers <= 1:
-        for task in tasks:
-            summary = process_camera(task, embedder=embedder, progress=progress)
-            if "error" in summary:
-                _raise_worker_error(summary)
-            manifest.mark_finished(task["camera"], summary)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Run the camera workers; save each finished camera's tracklets and record it in the manifest.
 
-    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: safe with torch's thread pools
-    queue = ctx.Queue()  # handed to each worker at its start: no manager process to outlive us
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
-                               initargs=(queue, os.getpid()))
-    try:
-        futures = {}
-        for task in tasks:
-            futures[pool.submit(process_camera, {**task, "threads": max(1, available_cores() // workers)})] = \
-                task["camera"]
-        first_error: dict[str, Any] | None = None
-        while futures:
-            done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(queue, progress)
-            for fut in done:
-                futures.pop(fut)
-                summary = fut.result()
-                if "error" in summary:
-                    first_error = first_error or summary
-                else:
-                    manifest.mark_finished(summary["camera"], summary)
-        _drain(queue, progress)
-        if first_error is not None:
-            _raise_worker_error(first_error)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.kill()  # a worker must not keep writing into --out after we stop
-        raise
-    finally:
-        queue.close()
-    pool.shutdown(wait=True)
+    The driver (this process) is the only writer of ``tracklets/`` and ``manifest.json``: a camera counts as
+    finished only once both are written. A camera that fails does not stop the others; the first failure is
+    raised when every camera has ended, with the finished ones kept for a resume.
+    """
+    collected: dict[str, list[Tracklet]] = {j.camera: [] for j in jobs}
+    failures: list[CameraFailed] = []
+
+    def on_message(message: Any) -> None:
+        if isinstance(message, CameraProgress):
+            if progress is not None:
+                progress(message.done, message.total, camera=message.camera, stage="track", **message.info)
+        elif isinstance(message, TrackletEvent):
+            collected[message.camera].append(_tracklet(message))
+        elif isinstance(message, CameraFinished):
+            save_tracklets(out, message.camera, collected.pop(message.camera, []), dim)
+            manifest.mark_finished(message.camera, asdict(message.summary))
+        elif isinstance(message, CameraFailed):
+            collected.pop(message.camera, None)
+            failures.append(message)
+
+    engine.run(jobs, on_message)
+    if failures:
+        _raise_worker_error(failures[0])
 
 
-_WORKER_QUEUE: Any = None
-
-
-def _worker_start(queue: Any, parent: int) -> None:
-    """Initializer of a camera worker process: die with the main process, report progress into ``queue``."""
-    global _WORKER_QUEUE
-    die_with_parent(parent)
-    _WORKER_QUEUE = queue
-
-
-def _drain(queue: Any, progress: Progress | None) -> None:
-    import queue as queue_mod
-
-    while True:
-        try:
-            camera, done, total, info = queue.get_nowait()
-        except queue_mod.Empty:
-            return
-        if progress is not None:
-            progress(done, total, camera=camera, stage="track", **info)
+def _tracklet(event: TrackletEvent) -> Tracklet:
+    return Tracklet(camera=event.camera, track_id=event.track_id, cls=event.cls, first_frame=event.first_frame,
+                    last_frame=event.last_frame, first_time=event.t_start, last_time=event.t_end,
+                    num_boxes=event.num_boxes, crop_paths=list(event.crops), feature=event.feature)
 
 
 # ------------------------------------------------------------------------------------------ linking

@@ -268,6 +268,7 @@ class StreamSource(FrameSource):
         self.max_delay = max_delay
         self.reconnect_count = 0  # reconnects that succeeded, over the whole run
         self.restarted = False  # the source started its video again from the first frame; we stopped there
+        self.connected = True  # false while the stream is down and being reconnected
         self._factory = capture_factory or _opencv_capture
         self._fps_override = fps
         cap = self._factory(address)
@@ -300,6 +301,7 @@ class StreamSource(FrameSource):
                     if self.finite and self.total_frames is not None and index >= self.total_frames:
                         return  # the end of a file behind a web server: the end, not a drop
                     failures += 1
+                    self.connected = False
                     if failures > self.reconnects:
                         self.incomplete = True
                         self.warning = (
@@ -319,6 +321,7 @@ class StreamSource(FrameSource):
                     self.reconnect_count += 1
                     failures_seen += 1
                 failures = 0
+                self.connected = True
                 if failures_seen == 0:
                     opening.add(image)
                 if index % self.vid_stride == 0:
@@ -370,6 +373,7 @@ class _Signature:
     informative = 5  # frames showing motion that must match before a replay is declared
     same = 3.0  # largest |a - b| on 0..255 for "the same frame" (a replay decodes to the same pixels)
     moving = 24.0  # ... and above this between consecutive opening frames for "something moved"
+    skip = 3  # frames a replay may skip between two frames it delivers
 
     def __init__(self) -> None:
         self.thumbs: list[np.ndarray] = []
@@ -391,16 +395,21 @@ class _Signature:
 
     def matches(self, other: _Signature) -> bool | None:
         """Whether ``other`` (frames after a reconnect) replays this opening: True, False, or None while
-        there is not enough evidence yet."""
+        there is not enough evidence yet. A replay may skip a few frames (a server that plays in real time
+        to a slow reader), so each frame after the reconnect is looked for a few frames ahead."""
         evidence = 0
-        for i, (a, b) in enumerate(zip(self.thumbs, other.thumbs, strict=False)):
-            if self._diff(a, b) > self.same:
-                return False
-            if i > 0 and self._diff(a, self.thumbs[i - 1]) > self.moving:
+        j = 0
+        for b in other.thumbs:
+            found = next((k for k in range(j, min(j + self.skip + 1, len(self.thumbs)))
+                          if self._diff(self.thumbs[k], b) <= self.same), None)
+            if found is None:
+                return False if j < len(self.thumbs) else None
+            if found > 0 and self._diff(self.thumbs[found], self.thumbs[found - 1]) > self.moving:
                 evidence += 1
                 if evidence >= self.informative:
                     return True
-        if len(other.thumbs) >= len(self.thumbs):
+            j = found + 1
+        if j >= len(self.thumbs) and len(self.thumbs) >= self.length:
             return False  # the whole opening was still: no way to tell, so it is taken for live
         return None
 

@@ -80,10 +80,14 @@ def centre(box: np.ndarray) -> np.ndarray:
 class TrackletAccumulator:
     """Feeds tracker rows in, hands finished :class:`TrackSummary` values out."""
 
-    def __init__(self, camera: str, crops_per_track: int, lost_steps: int, time_offset: float = 0.0) -> None:
+    def __init__(self, camera: str, crops_per_track: int, lost_steps: int, time_offset: float = 0.0,
+                 exit_steps: int | None = None) -> None:
         self.camera = camera
         self.k = crops_per_track
         self.lost_steps = lost_steps
+        # a track lost at the frame border drove out of view: it may end sooner than one lost inside the view
+        # (which may be hidden for a moment); None keeps the tracker's buffer for every track
+        self.exit_steps = exit_steps
         self.time_offset = time_offset
         self.live: dict[int, TrackState] = {}
         self.step = 0
@@ -105,8 +109,18 @@ class TrackletAccumulator:
 
     def pop_finished(self, final: bool = False) -> list[TrackSummary]:
         """Tracks unseen for longer than the tracker keeps lost tracks (all of them when ``final``)."""
-        done = [tid for tid, s in self.live.items() if final or self.step - s.last_step > self.lost_steps]
+        done = [tid for tid, s in self.live.items() if final or self._lost(s)]
         return [self._summarise(self.live.pop(tid)) for tid in sorted(done)]
+
+    def _lost(self, s: TrackState) -> bool:
+        unseen = self.step - s.last_step
+        if unseen > self.lost_steps:
+            return True
+        return self.exit_steps is not None and unseen > self.exit_steps and self._at_border(s.last_box)
+
+    def snapshot(self, track_id: int) -> TrackSummary:
+        """A summary of a track that is still alive (its best crops so far, copied), for a periodic emission."""
+        return self._summarise(self.live[track_id])
 
     def _summarise(self, s: TrackState) -> TrackSummary:
         kept = s.crops.items()

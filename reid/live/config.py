@@ -1,0 +1,46 @@
+"""Settings of ``reid live`` (``kind: live``, see ``configs/live.yaml``).
+
+A live run has three parts: how each camera is tracked (``track:``, the same schema as ``reid track``), how
+tracklets are linked into identities (``link:``, as for a folder of cameras), and how the run behaves as a
+stream: when tracks are emitted, how frames are dropped when a camera falls behind, how streams reconnect.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reid.config import ConfigModel
+from reid.gallery.config import LinkConfig
+from reid.video.config import TrackConfig
+
+
+class EngineConfig(ConfigModel):
+    """Which engine runs the camera workers, and what each camera may use of a machine (Ray)."""
+
+    name: Literal["local", "ray"] = "local"
+    num_cpus_per_camera: float = Field(1.0, gt=0, description="Ray: CPUs reserved for each camera worker")
+    num_gpus_per_camera: float = Field(0.0, ge=0, description="Ray: GPUs (or a fraction) for each camera worker")
+    max_retries: int = Field(3, ge=0, description="Ray: how often a camera whose worker died is started again")
+
+
+class LiveConfig(ConfigModel):
+    """Everything ``reid live`` does besides tracking and linking."""
+
+    track: TrackConfig = Field(default_factory=TrackConfig)
+    link: LinkConfig = Field(default_factory=lambda: LinkConfig(mode="online"))
+    emit_every: float = Field(
+        10.0, gt=0, description="seconds between emissions of a vehicle that stays in view (a long stay)")
+    exit_grace: float = Field(
+        0.5, ge=0, description="seconds a track lost at the frame border (driving out) waits before it ends; "
+        "a track lost inside the view waits the tracker's full track_buffer (an occlusion)")
+    drop: Literal["newest", "none"] = Field(
+        "newest", description="newest: a camera that falls behind skips to the newest frame and counts the "
+        "frames it skipped (real time); none: every frame is processed, however late")
+    reconnects: int = Field(
+        -1, ge=-1, description="failed reconnects in a row before a live camera is given up (-1: never)")
+    reconnect_delay: float = Field(1.0, gt=0, description="first wait before a reconnect; doubles each time")
+    max_reconnect_delay: float = Field(30.0, gt=0)
+    status_every: float = Field(1.0, gt=0, description="seconds between status.json updates")
+    engine: EngineConfig = Field(default_factory=EngineConfig)

@@ -1,0 +1,182 @@
+"""The live linker: each tracklet event gets a global id at once, and that id never changes during the run.
+
+An event is attached to the identity whose prototype (the mean of its members' unit vectors) is the most
+similar, at or above the threshold, and compatible with the hard constraints of the batch linker
+(:class:`reid.gallery.linker.Constraints`: one camera never sees one vehicle twice at the same time, and with a
+topology a vehicle's route must follow the links within their travel windows); otherwise it opens a new
+identity. A later emission of the same track (a long stay) keeps the track's id and refreshes its vector in
+the prototype.
+
+Memory is bounded: each identity keeps its prototype (a vector sum and a count) and its ``recent`` latest
+sightings, which are all the constraints look at; beyond ``max_identities`` the identities seen longest ago
+leave the live search (they stay in the gallery, and ``reid gallery relink`` can still join them).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reid.gallery.config import LinkConfig
+from reid.gallery.linker import Constraints, Sighting, Topology
+
+
+@dataclass
+class Assignment:
+    """The answer for one event: its global id, the similarity to the identity it joined (None for a new one),
+    whether the identity is new, and whether it was known before this run (from the gallery)."""
+
+    global_id: int
+    similarity: float | None
+    new: bool
+    known_before: bool
+
+
+@dataclass
+class _Identity:
+    sum: np.ndarray
+    count: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=8))  # Sighting values, latest last
+    known_before: bool = False
+
+
+class OnlineLinker:
+    """Assigns global ids to tracklet events in arrival order (see the module docstring)."""
+
+    def __init__(self, cfg: LinkConfig, topology: Topology | None = None, next_id: int = 1,
+                 threshold: float | None = None, max_identities: int = 100_000, recent: int = 8) -> None:
+        self.cfg = cfg
+        self.topology = topology
+        self.threshold = cfg.threshold if threshold is None else float(threshold)
+        self.next_id = int(next_id)
+        self.max_identities = max_identities
+        self.recent = recent
+        self.identities: OrderedDict[int, _Identity] = OrderedDict()  # least recently seen first
+        self.tracks: dict[tuple[str, int], tuple[int, np.ndarray | None]] = {}  # -> (gid, vector counted)
+        self._matrix: np.ndarray | None = None  # prototypes, row per identity (rebuilt lazily)
+        self._rows: list[int] = []
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def seed(self, global_id: int, camera: str, t_start: float, t_end: float, feature: np.ndarray | None) -> None:
+        """An identity known from the gallery (its members one by one); its id never changes."""
+        ident = self._identity(global_id, known=True)
+        if feature is not None:
+            ident.sum += _unit(feature)
+            ident.count += 1
+        ident.recent.append(Sighting(camera, float(t_start), float(t_end), None))
+        self.next_id = max(self.next_id, int(global_id) + 1)
+        self._matrix = None
+
+    def _identity(self, gid: int, known: bool = False) -> _Identity:
+        ident = self.identities.get(gid)
+        if ident is None:
+            ident = self.identities[gid] = _Identity(np.zeros(0, np.float32), recent=deque(maxlen=self.recent),
+                                                      known_before=known)
+        else:
+            self.identities.move_to_end(gid)
+        return ident
+
+    # -- assignment ----------------------------------------------------------------------------------------
+
+    def assign(self, camera: str, track_id: int, t_start: float, t_end: float,
+               feature: np.ndarray | None) -> Assignment:
+        """The global id of one event (a track's first emission decides; later ones keep it)."""
+        key = (camera, int(track_id))
+        vector = _unit(feature) if feature is not None else None
+        if key in self.tracks:
+            gid, old = self.tracks[key]
+            ident = self._identity(gid)
+            if vector is not None:
+                self._add(ident, vector, old)
+            self.tracks[key] = (gid, vector if vector is not None else old)
+            self._update_recent(ident, camera, key, t_start, t_end)
+            return Assignment(gid, None, False, ident.known_before)
+        new = Sighting(camera, float(t_start), float(t_end), None, key=key)
+        gid, similarity = self._best(new, vector)
+        is_new = gid is None
+        if gid is None:
+            gid = self.next_id
+            self.next_id += 1
+        ident = self._identity(gid)
+        if vector is not None:
+            self._add(ident, vector, None)
+        ident.recent.append(new)
+        self.tracks[key] = (gid, vector)
+        self._evict()
+        return Assignment(gid, similarity, is_new, ident.known_before)
+
+    def _best(self, new: Sighting, vector: np.ndarray | None) -> tuple[int | None, float | None]:
+        if vector is None or not self.identities:
+            return None, None
+        matrix, rows = self._prototypes(vector.size)
+        if not rows:
+            return None, None
+        scores = matrix @ vector
+        order = np.argsort(-scores)
+        for r in order:
+            score = float(scores[r])
+            if score < self.threshold:
+                break
+            gid = rows[int(r)]
+            recent = list(self.identities[gid].recent)
+            cons = Constraints([*recent, new], self.topology, self.cfg)
+            if cons.compatible(list(range(len(recent))), [len(recent)]):
+                return gid, score
+        return None, None
+
+    def _prototypes(self, dim: int) -> tuple[np.ndarray, list[int]]:
+        if self._matrix is None:
+            rows = [g for g, i in self.identities.items() if i.count > 0 and i.sum.size == dim]
+            m = np.stack([self.identities[g].sum / self.identities[g].count for g in rows]) if rows else \
+                np.zeros((0, dim), np.float32)
+            norms = np.linalg.norm(m, axis=1, keepdims=True)
+            self._matrix = (m / np.maximum(norms, 1e-12)).astype(np.float32)
+            self._rows = rows
+        return self._matrix, self._rows
+
+    def _add(self, ident: _Identity, vector: np.ndarray, old: np.ndarray | None) -> None:
+        if ident.sum.size == 0:
+            ident.sum = np.zeros_like(vector)
+        if old is not None:
+            ident.sum -= old
+        else:
+            ident.count += 1
+        ident.sum += vector
+        self._matrix = None
+
+    def _update_recent(self, ident: _Identity, camera: str, key: tuple[str, int], t_start: float,
+                       t_end: float) -> None:
+        for i, s in enumerate(ident.recent):
+            if s.key == key:
+                ident.recent[i] = Sighting(camera, float(t_start), float(t_end), None, key=key)
+                return
+        ident.recent.append(Sighting(camera, float(t_start), float(t_end), None, key=key))
+
+    def _evict(self) -> None:
+        while len(self.identities) > self.max_identities:
+            gid, _ = self.identities.popitem(last=False)
+            self.tracks = {k: v for k, v in self.tracks.items() if v[0] != gid}
+            self._matrix = None
+
+    def rename(self, old: int, new: int) -> None:
+        """Identity ``old`` is stored as ``new`` (the gallery gave another id): follow it."""
+        if old == new or old not in self.identities:
+            return
+        self.identities[new] = self.identities.pop(old)
+        self.tracks = {k: ((new, v) if g == old else (g, v)) for k, (g, v) in self.tracks.items()}
+        self.next_id = max(self.next_id, new + 1)
+        self._matrix = None
+
+    def forget_track(self, camera: str, track_id: int) -> None:
+        """A track has ended: its later emissions cannot come; drop the bookkeeping (memory stays flat)."""
+        self.tracks.pop((camera, int(track_id)), None)
+
+
+def _unit(v: Any) -> np.ndarray:
+    v = np.asarray(v, np.float32).reshape(-1)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
