@@ -71,7 +71,8 @@ def _load_rows(path: Path, what: str, flag: str, aic: bool, names: list[str] | N
         from reid.multicam.aic import read_submission
 
         if not path.is_file():
-            raise InputError(f"{what} file {path} does not exist", f"check {flag} (an AI City submission file)")
+            raise InputError(f"{what} {path} is a folder, not an AI City file",
+                             f"pass the file to {flag}, or drop --format aic for a folder of MOT files")
         return read_submission(path, names)
     if path.is_file():
         raise InputError(f"{what} {path} is a file, not a folder of MOT files",
