@@ -161,5 +161,7 @@ def scene(
         ("root", str(info.out)), ("layout", info.layout), ("cameras", ", ".join(info.cameras)),
         ("frames per camera", str(info.frames[info.cameras[0]])), ("fps", f"{info.fps:g}"),
         ("vehicles seen", str(info.num_ids)), ("seen by 2+ cameras", str(multi)),
-        ("track it with", f"reid track {info.source or info.out}"),
     ])
+    from .common import console
+
+    console.print(f"track it with: reid track {info.source or info.out}", soft_wrap=True)
