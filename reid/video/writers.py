@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from reid.errors import InputError, OutputError
+from reid.errors import OutputError
 from reid.io import atomic_write, atomic_write_json
 from reid.motfile import read_mot, write_mot  # the MOT file rules live in reid.motfile
 from reid.types import Tracklet
@@ -88,18 +88,12 @@ def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tupl
 
 def relabel_mot(path: Path, mapping: Mapping[int, int], keep_unmapped: bool = True) -> int:
     """Rewrite a camera's MOT file in place (atomically) with ids from ``mapping`` (e.g. global ids)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"MOT file {path} does not exist")
-    with open(path, encoding="utf-8") as src:
-        lines = src.readlines()
+    rows = read_mot(path)
     full = dict(mapping)
     if keep_unmapped:
-        for line in lines:
-            parts = line.split(",")
-            if len(parts) > 1:
-                full.setdefault(int(float(parts[1])), int(float(parts[1])))
-    return write_mot(path, _map_rows(lines, full))
+        for tid in rows[:, 1].astype(int).tolist():
+            full.setdefault(tid, tid)
+    return write_mot(path, ((r[0], full[int(r[1])], *r[2:7]) for r in rows if int(r[1]) in full))
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from synthetic import H, W, Vehicle, write_video
+from synthetic import H, Vehicle, W, write_video
 
 from reid.errors import InputError
 from reid.types import Detections
