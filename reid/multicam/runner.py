@@ -99,7 +99,7 @@ def _camera_config(config: Any, cam: CameraSource, cameras_cfg: Any) -> Any:
     """Per-camera settings: a frames folder takes its frame rate from cameras.yaml; crops are always kept
     (the report and identities.json show them); the annotated video is drawn later, with global ids."""
     update: dict[str, Any] = {"save_crops": True, "save_video": False}
-    if cam.roi is not None:  # a CityFlow camera's roi.jpg (reid.video.roi drops detections outside it)
+    if cam.roi is not None and config.roi is None:  # a CityFlow camera's roi.jpg (reid.video.roi)
         update["roi"] = str(cam.roi)
     if cam.kind == "frames" and cameras_cfg is not None and cam.name in cameras_cfg.cameras and config.fps is None:
         update["fps"] = cameras_cfg.cameras[cam.name].fps

@@ -76,3 +76,32 @@ def test_wrong_format_or_layout_is_one_line(scenario: tuple[Path, Path], tmp_pat
                    "is a folder, not an AI City file")
     (pred / "c001.txt").write_text("0,1,0,0,10,10,1,-1,-1,-1\n")
     one_line_error(run_cli("eval", "mot", "--pred", str(pred), "--gt", str(gt)), "frame 0 is below 1")
+
+
+def test_track_aic_export_of_one_camera(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
+    from synthetic import write_video
+
+    video = write_video(tmp_path / "cam7.mp4", 30)
+    submission = tmp_path / "track1.txt"
+    result = runner.invoke(app, ["track", str(video), "--detector", "motion", "--no-reid", "--out",
+                                 str(tmp_path / "run"), "--aic-export", str(submission)])
+    assert result.exit_code == 0, result.output
+    lines = submission.read_text().splitlines()
+    mot = (tmp_path / "run" / "mot" / "cam7.txt").read_text().splitlines()
+    assert len(lines) == len(mot) > 0 and all(line.split()[0] == "7" for line in lines)
+    # a camera without a number is refused before any tracking
+    proc = run_cli("track", str(video), "--detector", "motion", "--no-reid", "--camera", "street", "--out",
+                   str(tmp_path / "other"), "--aic-export", str(tmp_path / "x.txt"))
+    one_line_error(proc, "has no number")
+    assert not (tmp_path / "other").exists()
+
+
+def test_folder_aic_export_refuses_unnumbered_cameras_first(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("north", "south"):
+        (site / f"{name}.mp4").write_bytes(b"never opened")
+    proc = run_cli("track", str(site), "--out", str(tmp_path / "run"), "--aic-export", str(tmp_path / "x.txt"))
+    one_line_error(proc, "camera 'north' has no number")
+    assert not (tmp_path / "run").exists()
