@@ -6,12 +6,28 @@ from pathlib import Path
 from typing import Any
 
 
-def check_folder_cameras(source: Path, cameras_yaml: Path | None) -> None:
-    """Refuse, before any tracking, cameras whose names carry no AI City camera number."""
+def _check_target(path: Path) -> None:
+    from reid.errors import OutputError
+
+    if Path(path).is_dir():
+        raise OutputError(f"--aic-export {path} is a folder", "name the submission file, e.g. --aic-export track1.txt")
+
+
+def check_single_camera(path: Path, camera: str) -> None:
+    """Refuse, before any tracking, an export that cannot be written or a camera name without a number."""
+    from reid.multicam.aic import camera_number
+
+    _check_target(path)
+    camera_number(camera)
+
+
+def check_folder_cameras(path: Path, source: Path, cameras_yaml: Path | None) -> None:
+    """Refuse, before any tracking, an export that cannot be written or cameras whose names carry no number."""
     from reid.cameras import load_cameras
     from reid.multicam.aic import camera_numbers
     from reid.multicam.discover import CAMERAS_YAML, discover_cameras
 
+    _check_target(path)
     path = Path(cameras_yaml) if cameras_yaml is not None else Path(source) / CAMERAS_YAML
     cams = load_cameras(path) if path.is_file() else None
     only = sorted(cams.cameras) if cams is not None and cams.cameras else None

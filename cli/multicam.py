@@ -73,7 +73,7 @@ def track_camera_folder(source: Any, out: Any, track_cfg: Any, overwrite: bool, 
     if aic_export is not None:
         from .aic import check_folder_cameras
 
-        check_folder_cameras(source, cameras_yaml)
+        check_folder_cameras(aic_export, source, cameras_yaml)
     with progress() as bar:
         result = run_camera_folder(source, out, track_cfg, link_cfg, gallery_dir=gallery, cameras_yaml=cameras_yaml,
                                    workers=workers, overwrite=overwrite, progress=multicam_progress(bar))

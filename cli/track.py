@@ -135,10 +135,10 @@ def track(
 
     src = open_source(source, cfg.vid_stride, cfg.fps, cfg.reconnects)
     name = camera or src.camera
-    if aic_export is not None:
-        from reid.multicam.aic import camera_number
+    if aic_export is not None:  # refused before tracking, not after: a folder, or a camera without a number
+        from .aic import check_single_camera
 
-        camera_number(name)  # a camera without an AI City number is refused before tracking, not after
+        check_single_camera(aic_export, name)
     from reid.video.pipeline import load_embedder, track_video
 
     embedder = load_embedder(cfg)

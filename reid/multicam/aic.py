@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid.errors import InputError
+from reid.errors import InputError, OutputError
 from reid.io import atomic_write
 from reid.motfile import check_unique, parse_row, read_mot
 
@@ -57,9 +57,18 @@ def write_submission(path: str | Path, mot_files: Mapping[str, Path],
 
     Returns the number of lines. Cameras are written in camera-id order, each camera's rows by frame then id.
     """
+    numbers = camera_numbers(mot_files)
+    try:
+        return _write_rows(path, mot_files, numbers, calibrations or {})
+    except OSError as exc:
+        raise OutputError(f"cannot write the AI City file {path}: {exc.strerror or exc}",
+                          "check the path given to --aic-export") from exc
+
+
+def _write_rows(path: str | Path, mot_files: Mapping[str, Path], numbers: Mapping[str, int],
+                calibrations: Mapping[str, Path | None]) -> int:
     from reid.multicam.cityflow import image_to_world, read_homography
 
-    numbers = camera_numbers(mot_files)
     count = 0
     with atomic_write(path) as out:
         for cam in sorted(mot_files, key=lambda c: numbers[c]):
@@ -68,7 +77,7 @@ def write_submission(path: str | Path, mot_files: Mapping[str, Path],
             left, top = np.round(rows[:, 2]), np.round(rows[:, 3])
             width = np.round(rows[:, 2] + rows[:, 4]) - left
             height = np.round(rows[:, 3] + rows[:, 5]) - top
-            calibration = (calibrations or {}).get(cam)
+            calibration = calibrations.get(cam)
             if calibration is not None:
                 feet = np.stack([rows[:, 2] + rows[:, 4] / 2, rows[:, 3] + rows[:, 5]], axis=1)
                 world = [f"{a:.7f} {b:.7f}" for a, b in image_to_world(read_homography(calibration), feet)]

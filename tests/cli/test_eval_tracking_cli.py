@@ -95,6 +95,10 @@ def test_track_aic_export_of_one_camera(tmp_path: Path) -> None:
                    str(tmp_path / "other"), "--aic-export", str(tmp_path / "x.txt"))
     one_line_error(proc, "has no number")
     assert not (tmp_path / "other").exists()
+    proc = run_cli("track", str(video), "--detector", "motion", "--no-reid", "--out", str(tmp_path / "other"),
+                   "--aic-export", str(tmp_path))
+    one_line_error(proc, "is a folder")
+    assert not (tmp_path / "other").exists()
 
 
 def test_folder_aic_export_refuses_unnumbered_cameras_first(tmp_path: Path) -> None:
