@@ -26,6 +26,7 @@ from reid.evaluation.tracking import TrackingScores, build_sequence, score_seque
 from reid.motfile import camera_files, read_mot
 
 FORMATS = ("mot", "aic")
+ALL = ""  # the key of the all-cameras sequence: no camera file is named by an empty stem
 
 
 @dataclass
@@ -108,14 +109,14 @@ def evaluate_mtmc(
     cameras = sorted(truth)
     empty = np.zeros((0, 7))
     parts = [(truth[cam], pred.get(cam, empty)) for cam in cameras]
-    sequences = {"all": build_sequence(parts)}
-    if per_camera:
-        for done, (cam, part) in enumerate(zip(cameras, parts, strict=True), 1):
+    sequences = {ALL: build_sequence(parts)}
+    for done, (cam, part) in enumerate(zip(cameras, parts, strict=True), 1):
+        if per_camera:
             sequences[cam] = build_sequence([part])
-            if progress is not None:
-                progress(done, len(cameras), camera=cam)
+        if progress is not None:
+            progress(done, len(cameras), camera=cam)
     scores, _ = score_sequences(sequences, iou)
-    s = scores.pop("all")
+    s = scores.pop(ALL)
     return MTMCResult(
         idf1=s.idf1, idp=s.idp, idr=s.idr, idtp=s.idtp, idfp=s.idfp, idfn=s.idfn, num_gt_ids=s.gt_ids,
         num_pred_ids=s.pred_ids,
