@@ -14,7 +14,7 @@
    jobs on a shared machine distorts much less.
 2. Memory: the full pipeline with the motion detector on ``--long-minutes`` of frames generated on the fly
    (nothing stored); peak RSS after one minute of video and at the end.
-3. IDF1 of every camera of the scene with the motion detector (py-motmetrics, IoU 0.5).
+3. IDF1 of every camera of the scene with the motion detector (TrackEval through `reid eval mot`, IoU 0.5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``reid eval mtmc``: cross-camera identity metrics of a multi-camera run against ground truth."""
+"""``reid eval mtmc``: cross-camera tracking metrics of a multi-camera run against ground truth."""
 
 from __future__ import annotations
 
@@ -9,38 +9,47 @@ import typer
 
 
 def mtmc(
-    pred: Annotated[Path, typer.Option("--pred", help="Folder of predicted MOT files, <camera>.txt with global ids "
-                                                      "(e.g. the mot/ folder of 'reid track CAMERAS_DIR').")],
-    gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth MOT files, <camera>.txt with global ids.")],
-    iou: Annotated[float, typer.Option("--iou", help="Minimum box IoU of a match.")] = 0.5,
+    pred: Annotated[Path, typer.Option("--pred", help="Predictions: a folder of MOT files, <camera>.txt with global "
+                                                      "ids (e.g. the mot/ folder of 'reid track CAMERAS_DIR'), or "
+                                                      "an AI City submission file with --format aic.")],
+    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: a folder of <camera>.txt MOT files with global ids, "
+                                                  "a scene folder with gt/, a CityFlow scenario (<camera>/gt/gt.txt), "
+                                                  "or an AI City ground-truth file.")],
+    pred_format: Annotated[str, typer.Option("--format", help="Format of --pred: mot (a folder) or aic (one AI City "
+                                                              "submission file).")] = "mot",
+    iou: Annotated[float, typer.Option("--iou", help="Minimum box IoU of an IDF1 / MOTA match.")] = 0.5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
 ) -> None:
-    """Cross-camera IDF1, IDP and IDR (the AI City Challenge multi-camera metric).
+    """HOTA, DetA, AssA, LocA, IDF1, IDP, IDR and MOTA across cameras (the AI City Challenge protocol), and
+    each camera alone.
 
-    All cameras are concatenated into one sequence, so an identity is right only when it is the same vehicle in
-    every camera it appears in.
+    All cameras are put one after another into one sequence, so an identity is right only when it is the same
+    vehicle in every camera it appears in. The numbers come from TrackEval.
     """
+    from rich import box
     from rich.table import Table
 
     from reid.evaluation.mtmc import evaluate_mtmc
     from reid.io import atomic_write_json
 
     from .common import console, err_console, progress, progress_callback
+    from .eval_mot import COLUMNS, score_cells
 
     with progress(transient=True) as bar:
-        result = evaluate_mtmc(pred, gt, iou=iou, progress=progress_callback(bar, "cameras"))
-    table = Table(title=f"cross-camera identity metrics ({len(result.cameras)} cameras, "
-                        f"{result.num_gt_ids} true ids, {result.num_pred_ids} predicted)")
-    for col in ("", "IDF1", "IDP", "IDR", "IDTP", "IDFP", "IDFN"):
-        table.add_column(col, justify="right")
-    table.add_row("all cameras", f"{100 * result.idf1:.2f}", f"{100 * result.idp:.2f}", f"{100 * result.idr:.2f}",
-                  str(result.idtp), str(result.idfp), str(result.idfn), style="bold")
-    for cam, value in result.per_camera_idf1.items():
-        table.add_row(f"{cam} alone", f"{100 * value:.2f}", "", "", "", "", "")
+        result = evaluate_mtmc(pred, gt, iou=iou, progress=progress_callback(bar, "cameras"), pred_format=pred_format)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"cross-camera tracking metrics ({len(result.cameras)} cameras, "
+                        f"{result.num_gt_ids} true ids, {result.num_pred_ids} predicted; TrackEval)")
+    for col in ("", *(c for c, _, _ in COLUMNS)):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_row("all", *score_cells(result), style="bold")
+    for cam, scores in result.per_camera.items():
+        table.add_row(cam, *score_cells(scores))
     console.print(table)
+    console.print(f"all: the cameras as one sequence (IDTP {result.idtp}, IDFP {result.idfp}, IDFN {result.idfn} "
+                  "boxes); the other rows: each camera alone")
     for cam in result.missing_predictions:
-        err_console.print(f"[yellow]warning:[/] no prediction file for camera {cam}; counted as all missed")
+        err_console.print(f"[yellow]warning:[/] no prediction for camera {cam}; counted as all missed")
     for cam in result.extra_predictions:
-        err_console.print(f"[yellow]note:[/] prediction file {cam}.txt has no ground truth and was ignored")
+        err_console.print(f"[yellow]note:[/] predictions for camera {cam} have no ground truth and were ignored")
     if json_out is not None:
         atomic_write_json(json_out, result.as_dict())

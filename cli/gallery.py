@@ -108,7 +108,8 @@ def export(
 @app.command("calibrate")
 def calibrate(
     scene: Annotated[Path, typer.Option("--scene", help="Labelled scene: camera videos, gt/<camera>.txt with "
-                                                        "global ids, cameras.yaml (e.g. from 'reid synth scene').")],
+                                                        "global ids, cameras.yaml (e.g. from 'reid synth scene'), "
+                                                        "or a CityFlow scenario (<camera>/gt/gt.txt).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder for tracking the scene (reused and resumed "
                                                           "if it is a run of this scene).")] = Path("runs/calibrate"),
     reid_weights: Annotated[str | None, typer.Option("--reid-weights", help="Checkpoint from 'reid train'.")] = None,
@@ -138,6 +139,7 @@ def calibrate(
     from reid.gallery.calibrate import METRICS, calibrate_run
     from reid.gallery.config import LinkConfig
     from reid.io import atomic_write_text
+    from reid.motfile import camera_files
     from reid.multicam.runner import run_camera_folder
     from reid.video.config import TrackConfig
 
@@ -148,8 +150,10 @@ def calibrate(
         raise InputError(f"unknown --metric {metric!r}", f"valid: {', '.join(METRICS)}")
     if not min_threshold < max_threshold:
         raise InputError(f"--min {min_threshold} must be below --max {max_threshold}")
-    if not (scene / "gt").is_dir():
-        raise InputError(f"{scene} has no gt/ folder of ground truth", "check --scene")
+    if not scene.is_dir():
+        raise InputError(f"scene folder {scene} does not exist", "check --scene")
+    gt_dir = scene / "gt" if (scene / "gt").is_dir() else scene  # gt/<camera>.txt, or CityFlow <camera>/gt/gt.txt
+    camera_files(gt_dir, "ground-truth", "--scene")
     link_cfg = load_command_config(LinkConfig, config, sets)
     overrides = [f"{k}={v}" for k, v in {"reid_weights": reid_weights, "detector": detector}.items() if v]
     tcfg = load_command_config(TrackConfig, track_config, overrides)
@@ -160,7 +164,7 @@ def calibrate(
 
     topology = load_cameras(scene / "cameras.yaml") if (scene / "cameras.yaml").is_file() else None
     thresholds = [round(float(x), 4) for x in np.linspace(min_threshold, max_threshold, steps)]
-    cal = calibrate_run(result.out_dir, scene / "gt", link_cfg, topology, thresholds, metric)
+    cal = calibrate_run(result.out_dir, gt_dir, link_cfg, topology, thresholds, metric)
     table = Table(title=f"linking threshold on {scene} ({cal.labelled} labelled tracklets of "
                         f"{cal.true_identities} vehicles, {cal.unlabelled} false)")
     for col in ("threshold", "IDF1", "pairwise F1", "precision", "recall", "identities"):

@@ -60,7 +60,8 @@ def render_run(console: Any, result: Any) -> None:
 
 
 def track_camera_folder(source: Any, out: Any, track_cfg: Any, overwrite: bool, gallery: Any,
-                        link_threshold: float | None, link_config: Any, workers: int | None, cameras_yaml: Any) -> None:
+                        link_threshold: float | None, link_config: Any, workers: int | None, cameras_yaml: Any,
+                        aic_export: Any = None) -> None:
     """``reid track CAMERAS_DIR``: run every camera, link them, and print the run's summary."""
     from reid.gallery.config import LinkConfig
     from reid.multicam.runner import run_camera_folder
@@ -74,7 +75,15 @@ def track_camera_folder(source: Any, out: Any, track_cfg: Any, overwrite: bool, 
             console.print(f"[yellow]note:[/] {note}")
     sets = [f"threshold={link_threshold}"] if link_threshold is not None else []
     link_cfg = load_command_config(LinkConfig, link_config, sets)
+    if aic_export is not None:
+        from .aic import check_folder_cameras
+
+        check_folder_cameras(aic_export, source, cameras_yaml)
     with progress() as bar:
         result = run_camera_folder(source, out, track_cfg, link_cfg, gallery_dir=gallery, cameras_yaml=cameras_yaml,
                                    workers=workers, overwrite=overwrite, progress=multicam_progress(bar))
     render_run(console, result)
+    if aic_export is not None:
+        from .aic import export_folder_run
+
+        export_folder_run(aic_export, result)

@@ -133,11 +133,15 @@ def scene(
     ids: IdsOpt = None,
     seconds: Annotated[float | None, typer.Option("--seconds", help="Length of every camera's video.", show_default=False)] = None,
     seed: SeedOpt = None,
+    layout: Annotated[str | None, typer.Option("--layout", help="mot (cam1.mp4, gt/cam1.txt, cameras.yaml) or "
+                                               "cityflow (the AI City layout S01/c001/vdo.avi with roi.jpg, "
+                                               "gt/gt.txt, and cam_timestamp/S01.txt).", show_default=False)] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Write a multi-camera scene: one video per camera, gt/<camera>.txt (MOTChallenge, global ids), cameras.yaml."""
+    """Write a multi-camera scene: one video per camera, MOTChallenge ground truth with global ids, cameras.yaml;
+    in the MOT layout (default) or the CityFlow / AI City layout with a region-of-interest mask per camera."""
     from reid.synth.config import SynthConfig
     from reid.synth.scene import write_scene
 
@@ -150,9 +154,14 @@ def scene(
             out, cameras=sec.cameras if cameras is None else cameras, vehicles=sec.vehicles if ids is None else ids,
             seconds=sec.seconds if seconds is None else seconds, fps=sec.fps, size=sec.size,
             seed=cfg.seed if seed is None else seed, overwrite=overwrite, progress=report,
+            layout=sec.layout if layout is None else layout,
         )
     multi = sum(1 for v in info.visits.values() if len(set(v)) > 1)
     _summary("Synthetic scene", [
-        ("root", str(info.out)), ("cameras", ", ".join(info.cameras)), ("frames per camera", str(info.frames[info.cameras[0]])),
-        ("fps", f"{info.fps:g}"), ("vehicles seen", str(info.num_ids)), ("seen by 2+ cameras", str(multi)),
+        ("root", str(info.out)), ("layout", info.layout), ("cameras", ", ".join(info.cameras)),
+        ("frames per camera", str(info.frames[info.cameras[0]])), ("fps", f"{info.fps:g}"),
+        ("vehicles seen", str(info.num_ids)), ("seen by 2+ cameras", str(multi)),
     ])
+    from .common import console
+
+    console.print(f"track it with: reid track {info.source or info.out}", soft_wrap=True)

@@ -77,6 +77,11 @@ def track(
         Path | None,
         typer.Option("--cameras-yaml", help="Folder of cameras: fps, start times and topology (default: SOURCE/cameras.yaml)."),
     ] = None,
+    aic_export: Annotated[
+        Path | None,
+        typer.Option("--aic-export", help="Also write the tracks as an AI City MTMC submission file "
+                                          "(camera_id obj_id frame_id xmin ymin width height xworld yworld)."),
+    ] = None,
 ) -> None:
     """Track the vehicles of one camera and summarise each track by one re-ID vector.
 
@@ -114,12 +119,19 @@ def track(
     cfg = load_command_config(TrackConfig, config, overrides)
 
     source_path = Path(source).expanduser()
-    if source_path.is_dir() and is_camera_folder(source_path):
+    from reid.multicam.cityflow import layout_camera
+
+    layout = layout_camera(source_path)
+    if layout is not None:  # --- one CityFlow camera folder (c006/ with vdo.avi, roi.jpg): its video and mask ---
+        source, camera = str(layout.video), camera or layout.name
+        if layout.roi is not None and cfg.roi is None:
+            cfg = cfg.model_copy(update={"roi": str(layout.roi)})
+    elif source_path.is_dir() and is_camera_folder(source_path):
         # --- folder of cameras: the cross-camera stage (reid.multicam) handles this mode ---
         from .multicam import track_camera_folder
 
         track_camera_folder(source_path, out, cfg, overwrite, gallery, link_threshold, link_config, workers,
-                            cameras_yaml)
+                            cameras_yaml, aic_export)
         return
 
     folder_only = {"--gallery": gallery, "--link-threshold": link_threshold, "--link-config": link_config,
@@ -133,6 +145,10 @@ def track(
 
     src = open_source(source, cfg.vid_stride, cfg.fps, cfg.reconnects)
     name = safe_component(camera) if camera is not None else src.camera
+    if aic_export is not None:  # refused before tracking, not after: a folder, or a camera without a number
+        from .aic import check_single_camera
+
+        check_single_camera(aic_export, name)
     from reid.video.pipeline import load_embedder, track_video
 
     inputs = [source_path if source_path.exists() else None, cfg.det_weights, cfg.reid_weights]
@@ -146,6 +162,11 @@ def track(
         result = track_video(src, name, cfg, embedder, out_dir, progress=callback)
 
     _render(console, result, out_dir, cfg)
+    if aic_export is not None:  # --- AI City submission file (reid.multicam.aic) ---
+        from .aic import export_submission
+
+        export_submission(aic_export, {result.camera: result.mot_path},
+                          {result.camera: layout.calibration if layout is not None else None})
     if result.incomplete:
         err_console.print(
             f"[bold yellow]warning:[/] {result.warning} (status.json marks this camera incomplete)"

@@ -1,27 +1,40 @@
-"""Multi-target multi-camera (MTMC) identity metrics: cross-camera IDF1, IDP and IDR.
+"""Multi-target multi-camera (MTMC) tracking metrics: HOTA, DetA, AssA, LocA, IDF1, IDP, IDR and MOTA across cameras.
 
-This is the AI City Challenge multi-camera metric: identities are global across all cameras, all cameras are
-concatenated into one long sequence (each camera's frame numbers shifted past the previous camera's last frame),
-and IDF1 is computed over that sequence with py-motmetrics. A predicted identity that follows one vehicle in
-camera A and another vehicle in camera B is therefore penalised exactly like an identity switch inside a camera.
+This is the AI City Challenge multi-camera protocol: identities are global across all cameras, all cameras are
+put one after another into one long sequence, and the metrics are computed over that sequence by TrackEval
+(:mod:`reid.evaluation.tracking`). A predicted identity that follows one vehicle in camera A and another vehicle
+in camera B is therefore penalised exactly like an identity switch inside a camera. Each camera is also scored
+alone (its single-camera numbers with the same global ids).
 
-Inputs are MOTChallenge text files, one per camera, named ``<camera>.txt`` in a predictions folder and a ground
-truth folder: ``frame, id, x, y, w, h, conf, ...`` (1-based frames, pixel boxes).
+Predictions are MOTChallenge files (``<camera>.txt`` with global ids, e.g. the ``mot/`` folder of ``reid track
+CAMERAS_DIR``) or one AI City submission file (``pred_format="aic"``). Ground truth is a folder of MOT files
+(flat, a synthetic scene's ``gt/``, or a CityFlow scenario's ``<camera>/gt/gt.txt``) or an AI City
+ground-truth file in the submission format. Files are read by :mod:`reid.motfile` (ignore rows of the truth
+dropped) and :mod:`reid.multicam.aic`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from reid.errors import InputError
+from reid.evaluation.tracking import TrackingScores, build_sequence, score_sequences
+from reid.motfile import camera_files, read_mot
+
+FORMATS = ("mot", "aic")
+ALL = ""  # the key of the all-cameras sequence: no camera file is named by an empty stem
 
 
 @dataclass
 class MTMCResult:
-    """Cross-camera identity metrics (fractions in [0, 1]) and the counts they come from."""
+    """Cross-camera metrics (fractions in [0, 1]), the counts they come from, and each camera alone.
+
+    Fields are added with defaults, so the result grows without breaking callers.
+    """
 
     idf1: float
     idp: float
@@ -31,139 +44,84 @@ class MTMCResult:
     idfn: int
     num_gt_ids: int
     num_pred_ids: int
+    hota: float = 0.0
+    deta: float = 0.0
+    assa: float = 0.0
+    loca: float = 0.0
+    mota: float = 0.0
+    id_switches: int = 0
     cameras: list[str] = field(default_factory=list)
-    per_camera_idf1: dict[str, float] = field(default_factory=dict)
+    per_camera: dict[str, TrackingScores] = field(default_factory=dict)
     missing_predictions: list[str] = field(default_factory=list)
     extra_predictions: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+    @property
+    def per_camera_idf1(self) -> dict[str, float]:
+        return {cam: s.idf1 for cam, s in self.per_camera.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["per_camera"] = {cam: s.as_dict() for cam, s in self.per_camera.items()}
+        return out
 
 
-def _motmetrics():
-    """Import py-motmetrics, restoring ``np.asfarray`` (removed in NumPy 2, still called by motmetrics 1.4)."""
-    if not hasattr(np, "asfarray"):
-        np.asfarray = lambda a, dtype=np.float64: np.asarray(a, dtype=dtype)  # type: ignore[attr-defined]
-    try:
-        import motmetrics
-    except ImportError as exc:
-        raise InputError(
-            "the MTMC metric needs py-motmetrics",
-            "pip install motmetrics (a dependency of reid: reinstall it)",
-        ) from exc
-    return motmetrics
+def _load_rows(path: Path, what: str, flag: str, aic: bool, names: list[str] | None = None,
+               truth: bool = False) -> dict[str, np.ndarray]:
+    """``{camera: rows}`` of a folder of MOT files, or of an AI City file (cameras named after ``names``)."""
+    if aic:
+        from reid.multicam.aic import read_submission
 
-
-def read_mot(path: str | Path) -> np.ndarray:
-    """Rows ``(frame, id, x, y, w, h)`` (N, 6) float64 of a MOTChallenge file; an empty file gives (0, 6)."""
-    path = Path(path)
-    rows = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read MOT file {path}: {exc}") from exc
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.replace(";", ",").split(",") if "," in line or ";" in line else line.split()
-        try:
-            values = [float(p) for p in parts[:6]]
-        except ValueError:
-            raise InputError(
-                f"{path} line {number} is not a MOT row (frame, id, x, y, w, h, ...): {line[:60]!r}"
-            ) from None
-        if len(values) < 6:
-            raise InputError(f"{path} line {number} has {len(values)} columns, a MOT row needs at least 6")
-        rows.append(values)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-
-
-def _mot_files(folder: Path, what: str, flag: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise InputError(f"{what} folder {folder} does not exist", f"check {flag}")
-    files = {p.stem: p for p in sorted(folder.glob("*.txt"))}
-    if not files:
-        nested = {p.parent.parent.name: p for p in sorted(folder.glob("*/gt/gt.txt"))}
-        files = nested
-    if not files:
-        raise InputError(f"{what} folder {folder} holds no MOT files (<camera>.txt)", f"check {flag}")
-    return files
-
-
-def _accumulate(mm, acc, gt: np.ndarray, pred: np.ndarray, offset: int, iou: float) -> None:
-    frames = np.union1d(gt[:, 0], pred[:, 0]).astype(np.int64)
-    gt_by = {f: gt[gt[:, 0] == f] for f in np.unique(gt[:, 0]).astype(np.int64)}
-    pr_by = {f: pred[pred[:, 0] == f] for f in np.unique(pred[:, 0]).astype(np.int64)}
-    empty = np.zeros((0, 6))
-    for f in frames:
-        g = gt_by.get(int(f), empty)
-        p = pr_by.get(int(f), empty)
-        dist = mm.distances.iou_matrix(g[:, 2:6], p[:, 2:6], max_iou=1.0 - iou)
-        acc.update(
-            g[:, 1].astype(np.int64).tolist(),
-            p[:, 1].astype(np.int64).tolist(),
-            dist,
-            frameid=int(f) + offset,
-        )
+        if not path.is_file():
+            raise InputError(f"{what} {path} is a folder, not an AI City file",
+                             f"pass the file to {flag}, or drop --format aic for a folder of MOT files")
+        return read_submission(path, names)
+    if path.is_file():
+        raise InputError(f"{what} {path} is a file, not a folder of MOT files",
+                         f"pass a folder to {flag}" + (", or --format aic for an AI City file" if not truth else ""))
+    return {cam: read_mot(p, truth=truth) for cam, p in camera_files(path, what, flag).items()}
 
 
 def evaluate_mtmc(
-    pred_dir: str | Path, gt_dir: str | Path, iou: float = 0.5, per_camera: bool = True, progress=None
+    pred_dir: str | Path, gt_dir: str | Path, iou: float = 0.5, per_camera: bool = True, progress=None,
+    pred_format: str = "mot",
 ) -> MTMCResult:
-    """Cross-camera IDF1/IDP/IDR of the MOT files in ``pred_dir`` against ``gt_dir`` (matched by camera name).
+    """Cross-camera metrics of the predictions in ``pred_dir`` against ``gt_dir`` (matched by camera name).
 
-    A camera with ground truth but no prediction file counts as entirely missed; prediction files without
-    ground truth are ignored (both are listed in the result). ``iou`` is the minimum box overlap of a match.
+    A camera with ground truth but no prediction counts as entirely missed; predictions without ground truth
+    are ignored (both are listed in the result). ``iou`` is the minimum box overlap of an IDF1/MOTA match.
+    ``pred_format`` is ``mot`` (a folder of MOT files) or ``aic`` (one AI City submission file); a ``gt_dir``
+    that is a file is read as AI City ground truth.
     """
+    if pred_format not in FORMATS:
+        raise InputError(f"unknown prediction format {pred_format!r}", f"--format takes {' or '.join(FORMATS)}")
     if not 0.0 < iou <= 1.0:
         raise InputError(f"IoU threshold {iou} must be in (0, 1]", "check --iou")
-    mm = _motmetrics()
-    pred_files = _mot_files(Path(pred_dir), "prediction", "--pred")
-    gt_files = _mot_files(Path(gt_dir), "ground-truth", "--gt")
-    cameras = sorted(gt_files)
-    acc = mm.MOTAccumulator(auto_id=False)
-    per: dict[str, float] = {}
-    offset = 0
-    for done, cam in enumerate(cameras):
-        gt = read_mot(gt_files[cam])
-        pred = read_mot(pred_files[cam]) if cam in pred_files else np.zeros((0, 6))
-        _accumulate(mm, acc, gt, pred, offset, iou)
+    gt_path, pred_path = Path(gt_dir), Path(pred_dir)
+    for path, what, flag in ((pred_path, "prediction", "--pred"), (gt_path, "ground-truth", "--gt")):
+        if not path.exists():
+            raise InputError(f"{what} {'file' if flag == '--pred' and pred_format == 'aic' else 'folder'} {path} "
+                             "does not exist", f"check {flag}")
+    gt_aic = gt_path.is_file()
+    pred_folder_names = (sorted(camera_files(pred_path, "prediction", "--pred"))
+                         if gt_aic and pred_format == "mot" else None)
+    truth = _load_rows(gt_path, "ground-truth", "--gt", gt_aic, pred_folder_names, truth=True)
+    pred = _load_rows(pred_path, "prediction", "--pred", pred_format == "aic", sorted(truth))
+    cameras = sorted(truth)
+    empty = np.zeros((0, 7))
+    parts = [(truth[cam], pred.get(cam, empty)) for cam in cameras]
+    sequences = {ALL: build_sequence(parts)}
+    for done, (cam, part) in enumerate(zip(cameras, parts, strict=True), 1):
         if per_camera:
-            single = mm.MOTAccumulator(auto_id=False)
-            _accumulate(mm, single, gt, pred, 0, iou)
-            per[cam] = _summary(mm, single)["idf1"]
-        last = max(gt[:, 0].max() if len(gt) else 0, pred[:, 0].max() if len(pred) else 0)
-        offset += int(last) + 1
+            sequences[cam] = build_sequence([part])
         if progress is not None:
-            progress(done + 1, len(cameras), camera=cam)
-    s = _summary(mm, acc)
-    gt_ids = set()
-    pred_ids = set()
-    for cam in cameras:
-        gt_ids |= set(read_mot(gt_files[cam])[:, 1].astype(int).tolist())
-        if cam in pred_files:
-            pred_ids |= set(read_mot(pred_files[cam])[:, 1].astype(int).tolist())
+            progress(done, len(cameras), camera=cam)
+    scores, _ = score_sequences(sequences, iou)
+    s = scores.pop(ALL)
     return MTMCResult(
-        idf1=s["idf1"],
-        idp=s["idp"],
-        idr=s["idr"],
-        idtp=int(s["idtp"]),
-        idfp=int(s["idfp"]),
-        idfn=int(s["idfn"]),
-        num_gt_ids=len(gt_ids),
-        num_pred_ids=len(pred_ids),
-        cameras=cameras,
-        per_camera_idf1=per,
-        missing_predictions=[c for c in cameras if c not in pred_files],
-        extra_predictions=sorted(set(pred_files) - set(gt_files)),
+        idf1=s.idf1, idp=s.idp, idr=s.idr, idtp=s.idtp, idfp=s.idfp, idfn=s.idfn, num_gt_ids=s.gt_ids,
+        num_pred_ids=s.pred_ids,
+        hota=s.hota, deta=s.deta, assa=s.assa, loca=s.loca, mota=s.mota, id_switches=s.id_switches,
+        cameras=cameras, per_camera=scores,
+        missing_predictions=[c for c in cameras if c not in pred],
+        extra_predictions=sorted(set(pred) - set(truth)),
     )
-
-
-def _summary(mm, acc) -> dict[str, float]:
-    if acc.events.empty:
-        return {"idf1": 0.0, "idp": 0.0, "idr": 0.0, "idtp": 0, "idfp": 0, "idfn": 0}
-    mh = mm.metrics.create()
-    frame = mh.compute(acc, metrics=["idf1", "idp", "idr", "idtp", "idfp", "idfn"], name="all")
-    row = frame.loc["all"]
-    return {k: (0.0 if np.isnan(float(row[k])) else float(row[k])) for k in frame.columns}

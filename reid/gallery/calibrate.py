@@ -62,12 +62,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def label_tracks(pred_mot: str | Path, gt_mot: str | Path, iou: float = 0.5) -> dict[int, int]:
     """``{track_id: gt_id}`` for a camera: each predicted box is matched to a ground-truth box per frame
     (Hungarian on IoU, at least ``iou``) and a track takes the ground-truth id most of its boxes matched;
-    a track matching nothing (a false track) gets -1."""
+    a track matching nothing (a false track) gets -1. Ignore rows of the truth are dropped (reid.motfile)."""
     from scipy.optimize import linear_sum_assignment
 
-    from reid.evaluation.mtmc import read_mot
+    from reid.motfile import read_mot
 
-    pred, gt = read_mot(pred_mot), read_mot(gt_mot)
+    pred, gt = read_mot(pred_mot), read_mot(gt_mot, truth=True)
     votes: dict[int, Counter] = {}
     gt_frames = {int(f): gt[gt[:, 0] == f] for f in np.unique(gt[:, 0])}
     for f in np.unique(pred[:, 0]):
@@ -149,6 +149,7 @@ def calibrate(sightings: Sequence[Sighting], truth: Sequence[int], cfg: LinkConf
 def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topology=None,
                   thresholds: Sequence[float] | None = None, metric: str = "idf1", progress=None) -> Calibration:
     """Calibrate on a finished camera-folder run (``reid track CAMERAS_DIR --out RUN``) and its ground truth."""
+    from reid.motfile import camera_files
     from reid.multicam.manifest import load_tracklets
     from reid.video.writers import mot_path
 
@@ -164,10 +165,11 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
         raise InputError(f"run {run} has no finished camera", "run reid track CAMERAS_DIR again to finish it")
     sightings: list[Sighting] = []
     truth: list[int] = []
+    truth_files = camera_files(gt, "ground-truth", "--scene / --gt")
     for cam in cameras:
-        gt_file = gt / f"{cam}.txt"
-        if not gt_file.is_file():
-            raise InputError(f"ground truth {gt_file} for camera {cam} does not exist", "check --scene / --gt")
+        gt_file = truth_files.get(cam)
+        if gt_file is None:
+            raise InputError(f"ground truth {gt / f'{cam}.txt'} for camera {cam} does not exist", "check --scene / --gt")
         labels = label_tracks(mot_path(run / "cameras" / cam, cam), gt_file)
         for t in load_tracklets(run, cam):
             sightings.append(Sighting(cam, t.first_time, t.last_time, t.feature, key=(cam, t.track_id),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reid.errors import InputError
+from reid.multicam.cityflow import is_layout_file, layout_camera
 from reid.outputs import safe_component
 from reid.video.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
 
@@ -27,6 +28,7 @@ class CameraSource:
     name: str
     path: Path
     kind: str  # "video" or "frames"
+    roi: Path | None = None  # region-of-interest mask of a CityFlow camera folder (reid.multicam.cityflow)
 
 
 @dataclass
@@ -45,7 +47,7 @@ class CameraFolder:
 def _camera_in_subfolder(folder: Path) -> tuple[Path, str] | str:
     entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: natural_key(p.name))
     videos = [p for p in entries if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
-    frames = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    frames = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not is_layout_file(p)]
     if videos and frames:
         return "holds both videos and image frames"
     if len(videos) > 1:
@@ -94,7 +96,8 @@ def discover_cameras(root: str | Path, only: list[str] | None = None) -> CameraF
                 "rename one of them; a camera's name is its file stem or folder name",
             )
         seen[name] = entry
-        cameras.append(CameraSource(name, found[0], found[1]))
+        layout = layout_camera(entry) if entry.is_dir() else None  # CityFlow: c006/vdo.avi beside roi.jpg
+        cameras.append(CameraSource(name, found[0], found[1], roi=layout.roi if layout is not None else None))
     if only is not None:
         missing = [c for c in only if c not in seen]
         if missing:

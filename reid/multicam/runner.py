@@ -32,6 +32,7 @@ from reid.engine.messages import CameraFailed, CameraFinished, CameraJob, Camera
 from reid.errors import ConfigError, InputError, ReidError
 from reid.gallery.config import LinkConfig
 from reid.io import atomic_write, atomic_write_json
+from reid.multicam.cityflow import with_layout_start_times
 from reid.multicam.discover import CAMERAS_YAML, CameraFolder, CameraSource, discover_cameras
 from reid.multicam.manifest import MANIFEST, Manifest, load_tracklets, save_tracklets
 from reid.outputs import OutputFolder, claim, remove_tree
@@ -103,6 +104,8 @@ def _camera_config(config: Any, cam: CameraSource, cameras_cfg: Any) -> Any:
     """Per-camera settings: a frames folder takes its frame rate from cameras.yaml; crops are always kept
     (the report and identities.json show them); the annotated video is drawn later, with global ids."""
     update: dict[str, Any] = {"save_crops": True, "save_video": False}
+    if cam.roi is not None and config.roi is None:  # a CityFlow camera's roi.jpg (reid.video.roi)
+        update["roi"] = str(cam.roi)
     if cam.kind == "frames" and cameras_cfg is not None and cam.name in cameras_cfg.cameras and config.fps is None:
         update["fps"] = cameras_cfg.cameras[cam.name].fps
     return config.model_copy(update=update)
@@ -175,6 +178,8 @@ def run_camera_folder(
     cameras_cfg, yaml_path = _load_cameras_yaml(source, cameras_yaml)
     only = sorted(cameras_cfg.cameras) if cameras_cfg is not None and cameras_cfg.cameras else None
     folder = discover_cameras(source, only)
+    # CityFlow / AI City layout: start times from cam_timestamp/<scenario>.txt (reid.multicam.cityflow)
+    cameras_cfg = with_layout_start_times(source, folder.names, cameras_cfg)
 
     settings = {"track": track_config.model_dump(mode="json"), "cameras": folder.names,
                 "cameras_yaml": cameras_cfg.model_dump(mode="json") if cameras_cfg is not None else None}

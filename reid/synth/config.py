@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from reid.config import ConfigModel
@@ -35,6 +37,9 @@ class SceneSynth(ConfigModel):
     seconds: float = Field(30.0, gt=0)
     fps: float = Field(10.0, gt=0)
     size: tuple[int, int] = (640, 360)
+    layout: Literal["mot", "cityflow"] = Field(
+        "mot", description="mot: cam1.mp4 + gt/cam1.txt; cityflow: the AI City layout S01/c001/vdo.avi with roi.jpg"
+    )
 
 
 class SynthConfig(ConfigModel):

@@ -1,6 +1,6 @@
 """Multi-camera traffic scenes: one video per camera, MOTChallenge ground truth with global ids, ``cameras.yaml``.
 
-Layout of a scene folder::
+Layout of a scene folder (``layout="mot"``, the default)::
 
     <out>/cam1.mp4 ...          one video per camera (mp4v), ``round(seconds * fps)`` frames each
     <out>/gt/cam1.txt ...       frame,global_id,left,top,width,height,1,-1,-1,-1 (frame 1-based, pixel
@@ -9,6 +9,17 @@ Layout of a scene folder::
     <out>/background/cam1.png   the camera's empty background (what a perfect background model would learn)
     <out>/cameras.yaml          kind: cameras — fps, start times, linked cameras and travel-time windows
     <out>/scene.json            what :class:`SceneInfo` holds; written last, so its presence means complete
+
+The CityFlowV2 / AI City layout (``layout="cityflow"``, see :mod:`reid.multicam.cityflow`) holds the same
+scene, with cameras named ``c001, c002, ...`` in one scenario folder ``S01``::
+
+    <out>/S01/c001/vdo.avi      the camera's video (mp4v in AVI)
+    <out>/S01/c001/roi.jpg      its region of interest: white on the road, black where tracking is not wanted
+    <out>/S01/c001/gt/gt.txt    ground truth inside the region only (the rule of :func:`reid.video.roi.inside`)
+    <out>/S01/cameras.yaml      the topology (no start times: those come from the timestamp file)
+    <out>/cam_timestamp/S01.txt "c001 0" lines: each camera's start time in seconds
+    <out>/cam_framenum/S01.txt  "c001 300" lines: each camera's number of frames
+    <out>/background/c001.png   and <out>/scene.json as above
 
 The cameras form a chain cam1 - cam2 - ... - camN along one road. Each vehicle drives in one direction along
 the chain: it crosses the view of its first camera, needs a travel time drawn from the link's window to reach
@@ -43,7 +54,11 @@ MIN_VISIBLE = 6  # pixels: narrower slivers at the frame border are not ground t
 
 @dataclass
 class SceneInfo:
-    """What :func:`write_scene` produced. ``visits`` maps each global id to the cameras it appears in, in order."""
+    """What :func:`write_scene` produced. ``visits`` maps each global id to the cameras it appears in, in order.
+
+    ``source`` is the folder to give ``reid track`` (the scene folder, or its ``S01/`` in the CityFlow layout);
+    ``rois`` are the region masks of the CityFlow layout (none in the MOT layout).
+    """
 
     out: Path
     cameras: list[str]
@@ -56,14 +71,21 @@ class SceneInfo:
     size: tuple[int, int] = (640, 360)
     backgrounds: dict[str, Path] = field(default_factory=dict)
     cameras_yaml: Path | None = None
+    layout: str = "mot"
+    rois: dict[str, Path] = field(default_factory=dict)
+    source: Path | None = None
 
     def to_json(self) -> dict:
+        def rel(paths: dict[str, Path]) -> dict[str, str]:
+            return {c: p.relative_to(self.out).as_posix() for c, p in paths.items()}
+
         return {
             "cameras": self.cameras, "fps": self.fps, "frames": self.frames, "num_ids": self.num_ids,
             "visits": {str(k): v for k, v in self.visits.items()}, "size": list(self.size),
-            "videos": {c: p.name for c, p in self.videos.items()},
-            "gt": {c: f"gt/{p.name}" for c, p in self.gt.items()},
-            "backgrounds": {c: f"background/{p.name}" for c, p in self.backgrounds.items()},
+            "videos": rel(self.videos), "gt": rel(self.gt), "backgrounds": rel(self.backgrounds),
+            "layout": self.layout, "rois": rel(self.rois),
+            "source": (self.source or self.out).relative_to(self.out).as_posix(),
+            "cameras_yaml": (self.cameras_yaml or self.out / "cameras.yaml").relative_to(self.out).as_posix(),
         }
 
 
@@ -81,10 +103,107 @@ def load_scene(out: str | Path) -> SceneInfo:
             frames={c: int(n) for c, n in data["frames"].items()}, num_ids=int(data["num_ids"]),
             visits={int(k): list(v) for k, v in data["visits"].items()}, size=tuple(data["size"]),  # type: ignore[arg-type]
             backgrounds={c: out / p for c, p in data.get("backgrounds", {}).items()},
-            cameras_yaml=out / "cameras.yaml",
+            cameras_yaml=out / data.get("cameras_yaml", "cameras.yaml"), layout=str(data.get("layout", "mot")),
+            rois={c: out / p for c, p in data.get("rois", {}).items()}, source=out / data.get("source", "."),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is corrupt: {exc}", "write the scene again with `reid synth scene --overwrite`") from exc
+
+
+# ------------------------------------------------------------------------------------------ layouts
+
+
+LAYOUTS = ("mot", "cityflow")
+SCENARIO = "S01"  # the scenario folder of the CityFlow layout
+
+
+@dataclass
+class _CameraFiles:
+    video: Path
+    gt: Path
+    roi: Path | None = None
+
+
+@dataclass
+class _LayoutPlan:
+    """Where a layout puts each camera's files, and which entries of the output folder the writer owns."""
+
+    layout: str
+    names: list[str]
+    files: dict[str, _CameraFiles]
+    owned: list[str]
+    source: Path
+    cameras_yaml: Path
+
+
+def _layout_plan(root: Path, layout: str, cameras: int) -> _LayoutPlan:
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown scene layout {layout!r}", f"--layout takes {' or '.join(LAYOUTS)}")
+    if layout == "mot":
+        names = [f"cam{i + 1}" for i in range(cameras)]
+        files = {n: _CameraFiles(root / f"{n}{VIDEO_SUFFIX}", root / "gt" / f"{n}.txt") for n in names}
+        owned = ["gt", "background", "cameras.yaml", "scene.json"] + [f"{n}{VIDEO_SUFFIX}" for n in names]
+        return _LayoutPlan(layout, names, files, owned, root, root / "cameras.yaml")
+    from reid.multicam.cityflow import FRAMENUM_DIR, ROI_FILE, TIMESTAMP_DIR, TRUTH_FILE, VIDEO_STEM
+
+    names = [f"c{i + 1:03d}" for i in range(cameras)]
+    scenario = root / SCENARIO
+    files = {n: _CameraFiles(scenario / n / f"{VIDEO_STEM}.avi", scenario / n / TRUTH_FILE, scenario / n / ROI_FILE)
+             for n in names}
+    owned = [SCENARIO, "background", "scene.json", f"{TIMESTAMP_DIR}/{SCENARIO}.txt", f"{FRAMENUM_DIR}/{SCENARIO}.txt"]
+    return _LayoutPlan(layout, names, files, owned, scenario, scenario / "cameras.yaml")
+
+
+def _region_mask(cam: _Camera) -> np.ndarray:
+    """The camera's region of interest (uint8, 255 inside): the road with room for the vehicles' bodies above
+    it, less one stretch where vehicles do drive (the left fifth of a side view, the far third of a view along
+    the road), so that a tracker sees vehicles leave and enter the region."""
+    w, h = cam.width, cam.height
+    mask = np.zeros((h, w), np.uint8)
+    if cam.kind == "lateral":
+        def yc(xx: float) -> float:
+            return cam.road_y + cam.road_slope * (xx - w / 2)
+
+        top, bottom = 0.13 * h + 0.3 * h, 0.11 * h + 0.04 * h
+        road = np.array([[0, yc(0) - top], [w, yc(w) - top], [w, yc(w) + bottom], [0, yc(0) + bottom]])
+        cv2.fillPoly(mask, [road.astype(np.int32)], 255)
+        mask[:, : int(0.2 * w)] = 0
+    else:
+        fx, fy = cam.far
+        nx, ny = cam.near
+        hf, hn = cam.half_width[0] * 1.3, cam.half_width[1] * 1.3
+        road = np.array([[fx - hf, fy], [fx + hf, fy], [nx + hn, ny], [nx - hn, ny]])
+        cv2.fillPoly(mask, [road.astype(np.int32)], 255)
+        mask[: int(0.3 * h)] = 0
+    return mask
+
+
+def _write_region(cam: _Camera, path: Path) -> np.ndarray:
+    """Write the camera's ``roi.jpg`` and return the mask as a reader of that JPEG sees it."""
+    from reid.video.roi import load_mask
+
+    write_image(path, _region_mask(cam))
+    return load_mask(path)
+
+
+def _write_index_files(root: Path, plan: _LayoutPlan, fps: float, seconds: float, n_frames: int) -> None:
+    """``cameras.yaml`` (and in the CityFlow layout the timestamp and frame-count files), written last."""
+    lo, hi = _travel_window(float(seconds))
+    names = plan.names
+    camera_info: dict = {"fps": float(fps)} if plan.layout == "cityflow" else {"fps": float(fps), "start_time": 0.0}
+    cameras_doc = {
+        "kind": "cameras",
+        "cameras": {name: dict(camera_info) for name in names},
+        "links": [{"a": names[i], "b": names[i + 1], "min_travel": round(lo, 3), "max_travel": round(hi, 3)}
+                  for i in range(len(names) - 1)],
+    }
+    if plan.layout == "cityflow":
+        from reid.multicam.cityflow import FRAMENUM_DIR, TIMESTAMP_DIR
+
+        for folder, value in ((TIMESTAMP_DIR, "0"), (FRAMENUM_DIR, str(n_frames))):
+            make_dir(root / folder)
+            atomic_write_text(root / folder / f"{SCENARIO}.txt", "".join(f"{n} {value}\n" for n in names))
+    atomic_write_text(plan.cameras_yaml, yaml.safe_dump(cameras_doc, sort_keys=False))
 
 
 # ------------------------------------------------------------------------------------------ camera geometry
@@ -376,8 +495,74 @@ def _paste(frame: np.ndarray, sprite: np.ndarray, mask: np.ndarray, x0: int, y0:
     return left, top, right - left, bottom - top
 
 
-def _scene_cameras(n: int) -> list[str]:
-    return [f"cam{i + 1}" for i in range(n)]
+@dataclass
+class _World:
+    """Everything the cameras of one scene share while they are rendered."""
+
+    specs: list[VehicleSpec]
+    passes: list[_Pass]
+    fps: float
+    n_frames: int
+    seed: int
+    cache: _SpriteCache = field(default_factory=_SpriteCache)
+
+
+def _render_camera(world: _World, ci: int, cam: _Camera, background: np.ndarray, video_path: Path,
+                   progress: ProgressCallback | None = None, total: int = 0) -> list[tuple[int, ...]]:
+    """Write one camera's video (moved into place when complete); return its truth rows in frame order,
+    ``(frame, global_id, left, top, width, height, 1)``."""
+    height, width = background.shape[:2]
+    frame_rng = np.random.default_rng([world.seed, 211, ci])
+    # a few noise patterns, cycled: per-frame sensor noise without paying for a fresh draw each frame
+    noise = [frame_rng.normal(0, 1.6, (height, width, 3)).round().clip(-6, 6).astype(np.int8) for _ in range(6)]
+    noise_pos = [np.maximum(n, 0).astype(np.uint8) for n in noise]
+    noise_neg = [np.maximum(-n, 0).astype(np.uint8) for n in noise]
+    cam_passes = [p for p in world.passes if p.camera == ci]
+    partial = video_path.with_name(f".{cam.name}.partial{video_path.suffix}")
+    claim(video_path)
+    claim(partial)  # recorded, so that an interrupted run's leftover is cleaned up as ours
+    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*FOURCC), float(world.fps), (width, height))
+    if not writer.isOpened():
+        raise OutputError(f"OpenCV cannot write {FOURCC} video {partial}", "check free space and permissions of --out")
+    rows: list[tuple[int, ...]] = []
+    try:
+        for f in range(world.n_frames):
+            t = f / world.fps
+            frame = background.copy()
+            placed = []
+            for p in cam_passes:
+                if not (p.t_in <= t <= p.t_out):
+                    continue
+                u = (t - p.t_in) / (p.t_out - p.t_in)
+                spec = world.specs[p.vehicle]
+                view, flip, scale, bx, by = cam.place(spec, p.forward, u)
+                placed.append((by, p.vehicle, spec, view, flip, scale, bx))
+            boxes = []
+            for by, vi, spec, view, flip, scale, bx in sorted(placed, key=lambda item: (item[0], item[1])):
+                sprite, mask = world.cache.get(spec, ci, cam, view, flip)
+                sw, sh = max(2, int(round(mask.shape[1] * scale))), max(2, int(round(mask.shape[0] * scale)))
+                small = cv2.resize(sprite, (sw, sh), interpolation=cv2.INTER_AREA)
+                small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+                box = _paste(frame, small, small_mask, int(round(bx - sw / 2)), int(round(by - sh)))
+                if box is not None and box[2] >= MIN_VISIBLE and box[3] >= MIN_VISIBLE:
+                    boxes.append((f + 1, vi + 1, *box, 1))
+            rows.extend(sorted(boxes))
+            _draw_occluders(frame, cam)
+            k = int(frame_rng.integers(len(noise)))
+            frame = cv2.subtract(cv2.add(frame, noise_pos[k]), noise_neg[k])
+            writer.write(frame)
+            report(progress, ci * world.n_frames + f + 1, total, camera=cam.name)
+    except BaseException:
+        writer.release()
+        partial.unlink(missing_ok=True)  # an interrupted video must not be left behind, even hidden
+        raise
+    writer.release()
+    if count_video_frames(partial) < world.n_frames:  # OpenCV's writer does not report a full disk
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"the video {video_path} could not be written completely",
+                          f"check free space of --out ({free_space(video_path.parent)} free)")
+    os.replace(partial, video_path)
+    return rows
 
 
 def write_scene(
@@ -390,12 +575,16 @@ def write_scene(
     seed: int = 0,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    layout: str = "mot",
 ) -> SceneInfo:
-    """Write a multi-camera scene to ``out`` (layout in the module docstring) and return its :class:`SceneInfo`.
+    """Write a multi-camera scene to ``out`` (layouts in the module docstring) and return its :class:`SceneInfo`.
 
-    Deterministic for ``seed``. ``size`` is (width, height). ``progress(done, total, camera=...)`` counts frames
-    over all cameras.
+    Deterministic for ``seed``; the two layouts hold the same videos for the same arguments. ``size`` is (width,
+    height). ``progress(done, total, camera=...)`` counts frames over all cameras.
     """
+    from reid.motfile import write_mot
+    from reid.video.roi import inside
+
     check_positive("number of cameras", cameras, "--cameras")
     check_positive("number of vehicles", vehicles, "--ids / scene.vehicles")
     check_positive("scene length in seconds", seconds, "--seconds", 0.1)
@@ -403,14 +592,13 @@ def write_scene(
     check_positive("frame width", size[0], "scene.size", 64)
     check_positive("frame height", size[1], "scene.size", 48)
     width, height = int(size[0]) // 2 * 2, int(size[1]) // 2 * 2  # video codecs want even sizes
-    names = _scene_cameras(cameras)
-    owned = ["gt", "background", "cameras.yaml", "scene.json"] + [f"{n}{VIDEO_SUFFIX}" for n in names]
-    root = prepare_owned_dir(out, overwrite, owned)  # with overwrite, removes the earlier scene's files
-    make_dir(root / "gt")
+    plan = _layout_plan(Path(out), layout, cameras)
+    root = prepare_owned_dir(out, overwrite, plan.owned)  # with overwrite, removes the earlier scene's files
+    plan = _layout_plan(root, layout, cameras)
     make_dir(root / "background")
 
     rng = np.random.default_rng([int(seed), 101])
-    cams = [_make_camera(name, i, width, height, rng) for i, name in enumerate(names)]
+    cams = [_make_camera(name, i, width, height, rng) for i, name in enumerate(plan.names)]
     backgrounds = []
     for cam in cams:
         _add_occluders(cam, rng)
@@ -418,89 +606,32 @@ def write_scene(
         _draw_occluders(bg, cam)
         backgrounds.append(bg)
     specs = sample_vehicles(vehicles, seed=int(seed) * 7 + 3, near_duplicate_rate=0.25)
-    passes = _schedule(cams, len(specs), float(seconds), float(fps), rng)
+    world = _World(specs, _schedule(cams, len(specs), float(seconds), float(fps), rng), float(fps),
+                   expected_frames(seconds, fps), int(seed))
 
-    n_frames = expected_frames(seconds, fps)
-    total = n_frames * cameras
-    cache = _SpriteCache()
-    seen: dict[int, list[tuple[float, str]]] = {}
-    videos: dict[str, Path] = {}
-    gts: dict[str, Path] = {}
+    first_seen: dict[int, list[tuple[float, str]]] = {}
     bgs: dict[str, Path] = {}
     for ci, cam in enumerate(cams):
-        bg_path = root / "background" / f"{cam.name}.png"
-        write_image(bg_path, backgrounds[ci])
-        bgs[cam.name] = bg_path
-        frame_rng = np.random.default_rng([int(seed), 211, ci])
-        # a few noise patterns, cycled: per-frame sensor noise without paying for a fresh draw each frame
-        noise = [frame_rng.normal(0, 1.6, (height, width, 3)).round().clip(-6, 6).astype(np.int8) for _ in range(6)]
-        noise_pos = [np.maximum(n, 0).astype(np.uint8) for n in noise]
-        noise_neg = [np.maximum(-n, 0).astype(np.uint8) for n in noise]
-        cam_passes = [p for p in passes if p.camera == ci]
-        video_path = root / f"{cam.name}{VIDEO_SUFFIX}"
-        partial = root / f".{cam.name}.partial{VIDEO_SUFFIX}"
-        claim(video_path)
-        claim(partial)
-        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*FOURCC), float(fps), (width, height))
-        if not writer.isOpened():
-            raise OutputError(f"OpenCV cannot write {FOURCC} video {partial}", "check free space and permissions of --out")
-        lines: list[str] = []
-        try:
-            for f in range(n_frames):
-                t = f / fps
-                frame = backgrounds[ci].copy()
-                placed = []
-                for p in cam_passes:
-                    if not (p.t_in <= t <= p.t_out):
-                        continue
-                    u = (t - p.t_in) / (p.t_out - p.t_in)
-                    spec = specs[p.vehicle]
-                    view, flip, scale, bx, by = cam.place(spec, p.forward, u)
-                    placed.append((by, p.vehicle, spec, view, flip, scale, bx))
-                for by, vi, spec, view, flip, scale, bx in sorted(placed, key=lambda item: (item[0], item[1])):
-                    sprite, mask = cache.get(spec, ci, cam, view, flip)
-                    sw, sh = max(2, int(round(mask.shape[1] * scale))), max(2, int(round(mask.shape[0] * scale)))
-                    small = cv2.resize(sprite, (sw, sh), interpolation=cv2.INTER_AREA)
-                    small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-                    box = _paste(frame, small, small_mask, int(round(bx - sw / 2)), int(round(by - sh)))
-                    if box is not None and box[2] >= MIN_VISIBLE and box[3] >= MIN_VISIBLE:
-                        gid = vi + 1
-                        lines.append(f"{f + 1},{gid},{box[0]},{box[1]},{box[2]},{box[3]},1,-1,-1,-1\n")
-                        visits = seen.setdefault(gid, [])
-                        if not visits or visits[-1][1] != cam.name:
-                            visits.append((t, cam.name))
-                _draw_occluders(frame, cam)
-                k = int(frame_rng.integers(len(noise)))
-                frame = cv2.subtract(cv2.add(frame, noise_pos[k]), noise_neg[k])
-                writer.write(frame)
-                report(progress, ci * n_frames + f + 1, total, camera=cam.name)
-        except BaseException:
-            writer.release()
-            partial.unlink(missing_ok=True)  # an interrupted video must not be left behind, even hidden
-            raise
-        writer.release()
-        if count_video_frames(partial) < n_frames:  # OpenCV's writer does not report a full disk
-            partial.unlink(missing_ok=True)
-            raise OutputError(f"the video {video_path} could not be written completely",
-                              f"check free space of --out ({free_space(root)} free)")
-        os.replace(partial, video_path)
-        videos[cam.name] = video_path
-        lines.sort(key=lambda line: tuple(int(v) for v in line.split(",", 2)[:2]))
-        gts[cam.name] = root / "gt" / f"{cam.name}.txt"
-        atomic_write_text(gts[cam.name], "".join(lines))
+        files = plan.files[cam.name]
+        bgs[cam.name] = root / "background" / f"{cam.name}.png"
+        write_image(bgs[cam.name], backgrounds[ci])
+        region = _write_region(cam, files.roi) if files.roi is not None else None
+        rows = _render_camera(world, ci, cam, backgrounds[ci], files.video, progress, world.n_frames * cameras)
+        if region is not None:  # the CityFlow truth covers the region of interest only
+            boxes = np.array([[r[2], r[3], r[2] + r[4], r[3] + r[5]] for r in rows], np.float64).reshape(-1, 4)
+            rows = [r for r, keep in zip(rows, inside(region, boxes), strict=True) if keep]
+        write_mot(files.gt, rows)
+        for gid in dict.fromkeys(r[1] for r in rows):
+            first = min(r[0] for r in rows if r[1] == gid)
+            first_seen.setdefault(gid, []).append(((first - 1) / world.fps, cam.name))
 
-    lo, hi = _travel_window(float(seconds))
-    cameras_doc = {
-        "kind": "cameras",
-        "cameras": {name: {"fps": float(fps), "start_time": 0.0} for name in names},
-        "links": [{"a": names[i], "b": names[i + 1], "min_travel": round(lo, 3), "max_travel": round(hi, 3)}
-                  for i in range(cameras - 1)],
-    }
-    atomic_write_text(root / "cameras.yaml", yaml.safe_dump(cameras_doc, sort_keys=False))
-    visits = {gid: [name for _, name in sorted(v)] for gid, v in sorted(seen.items())}
+    _write_index_files(root, plan, fps, seconds, world.n_frames)
+    visits = {gid: [name for _, name in sorted(v)] for gid, v in sorted(first_seen.items())}
     info = SceneInfo(
-        out=root, cameras=names, videos=videos, gt=gts, fps=float(fps), frames={n: n_frames for n in names},
-        num_ids=len(visits), visits=visits, size=(width, height), backgrounds=bgs, cameras_yaml=root / "cameras.yaml",
+        out=root, cameras=plan.names, videos={n: f.video for n, f in plan.files.items()},
+        gt={n: f.gt for n, f in plan.files.items()}, fps=float(fps), frames={n: world.n_frames for n in plan.names},
+        num_ids=len(visits), visits=visits, size=(width, height), backgrounds=bgs, cameras_yaml=plan.cameras_yaml,
+        layout=layout, rois={n: f.roi for n, f in plan.files.items() if f.roi is not None}, source=plan.source,
     )
     atomic_write_json(root / "scene.json", info.to_json())
     return info

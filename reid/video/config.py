@@ -104,6 +104,11 @@ class TrackConfig(ConfigModel):
     embed: bool = Field(True, description="embed tracklets with the re-ID network (false: tracking only)")
     reid_weights: str | None = Field(None, description="a `reid train` checkpoint; none = ImageNet backbone")
     reid_arch: str = Field("resnet50", description="ImageNet backbone used when reid_weights is not set")
+    roi: str | None = Field(
+        None,
+        description="region-of-interest mask image (white = inside, the frame size): detections whose bottom "
+        "centre is outside are dropped before tracking; a CityFlow camera's roi.jpg sets it",
+    )
     save_crops: bool = False
     save_video: bool = False
     trail: int = Field(

@@ -93,6 +93,7 @@ def track_video(
     """
     from reid.video.detectors import build_detector
     from reid.video.rejoin import rejoin
+    from reid.video.roi import with_region
     from reid.video.tracking import CameraTracker
 
     out_dir = Path(out_dir)
@@ -103,6 +104,7 @@ def track_video(
     )
     tracker_config = load_tracker_config(config.tracker)
     det = detector if detector is not None else build_detector(config)
+    det = with_region(det, config.roi)  # region of interest (reid.video.roi): outside detections never reach the tracker
     names = dict(getattr(det, "names", {}) or {})
     step_fps = src.fps / src.vid_stride
     tracker = CameraTracker(tracker_config, step_fps)

@@ -24,6 +24,7 @@ import numpy as np
 
 from reid.errors import InputError, OutputError
 from reid.io import atomic_write, atomic_write_json, count_video_frames, open_for_writing
+from reid.motfile import read_mot, write_mot  # the MOT file rules live in reid.motfile
 from reid.outputs import checked_component, claim, free_space
 from reid.types import Tracklet
 
@@ -61,7 +62,7 @@ class MotSpool:
             self._handle.close()
             self._handle = None
         with open(self.path, encoding="utf-8") as src:
-            rows = _write_mot(self.final_path, _map_rows(src, mapping))
+            rows = write_mot(self.final_path, _map_rows(src, mapping))
         os.unlink(self.path)
         return rows
 
@@ -74,7 +75,7 @@ class MotSpool:
             self.path.unlink()
 
 
-def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tuple[int, int, str]]:
+def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tuple[float, ...]]:
     for line in lines:
         parts = line.strip().split(",")
         if len(parts) < 7:
@@ -82,62 +83,17 @@ def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tupl
         new = mapping.get(int(float(parts[1])))
         if new is None:
             continue
-        yield int(float(parts[0])), int(new), ",".join(parts[2:7])
-
-
-def _write_mot(path: Path, rows: Iterable[tuple[int, int, str]]) -> int:
-    """MOTChallenge lines ``frame,id,left,top,width,height,conf,-1,-1,-1`` sorted by frame then id."""
-    count = 0
-    with atomic_write(path) as out:
-        frame_rows: list[tuple[int, str]] = []
-        current = None
-        for frame, tid, rest in rows:
-            if frame != current:
-                for t, r in sorted(frame_rows):
-                    out.write(f"{current},{t},{r},-1,-1,-1\n")
-                frame_rows, current = [], frame
-            frame_rows.append((tid, rest))
-            count += 1
-        for t, r in sorted(frame_rows):
-            out.write(f"{current},{t},{r},-1,-1,-1\n")
-    return count
-
-
-def read_mot(path: Path) -> np.ndarray:
-    """A MOT file as an (N, 7) float array ``frame, id, left, top, width, height, conf`` (empty file -> (0, 7))."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"MOT file {path} does not exist")
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(",")
-            try:
-                rows.append([float(v) for v in parts[:7]])
-            except ValueError:
-                raise InputError(f"{path} line {number} is not a MOTChallenge row: {line[:60]!r}") from None
-            if len(rows[-1]) < 7:
-                raise InputError(f"{path} line {number} has fewer than 7 comma-separated values")
-    return np.array(rows, np.float64).reshape(-1, 7)
+        yield (int(float(parts[0])), int(new), *(float(v) for v in parts[2:7]))
 
 
 def relabel_mot(path: Path, mapping: Mapping[int, int], keep_unmapped: bool = True) -> int:
     """Rewrite a camera's MOT file in place (atomically) with ids from ``mapping`` (e.g. global ids)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"MOT file {path} does not exist")
-    with open(path, encoding="utf-8") as src:
-        lines = src.readlines()
+    rows = read_mot(path)
     full = dict(mapping)
     if keep_unmapped:
-        for line in lines:
-            parts = line.split(",")
-            if len(parts) > 1:
-                full.setdefault(int(float(parts[1])), int(float(parts[1])))
-    return _write_mot(path, _map_rows(lines, full))
+        for tid in rows[:, 1].astype(int).tolist():
+            full.setdefault(tid, tid)
+    return write_mot(path, ((r[0], full[int(r[1])], *r[2:7]) for r in rows if int(r[1]) in full))
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:

@@ -59,6 +59,18 @@ def test_scene_command_and_overwrite(tmp_path):
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
 
 
+def test_scene_command_in_the_cityflow_layout(tmp_path):
+    out = tmp_path / "aic"
+    result = runner.invoke(app, ["synth", "scene", "--out", str(out), "--layout", "cityflow", "--cameras", "2",
+                                 "--ids", "3", "--seconds", "2", "--set", "scene.size=[160,96]", "--set", "scene.fps=4"])
+    assert result.exit_code == 0, result.output
+    for cam in ("c001", "c002"):
+        assert sorted(p.name for p in (out / "S01" / cam).iterdir()) == ["gt", "roi.jpg", "vdo.avi"]
+    assert (out / "cam_timestamp" / "S01.txt").read_text() == "c001 0\nc002 0\n"
+    assert "reid track" in result.output and "S01" in result.output
+    assert_one_line_error(run_cli("synth", "scene", "--out", str(tmp_path / "x"), "--layout", "kitti"), "--layout")
+
+
 def test_help_of_every_command():
     for command in ("vehicleid", "veri", "scene"):
         result = runner.invoke(app, ["synth", command, "--help"])

@@ -192,3 +192,36 @@ def test_default_scene_from_the_command_line(tmp_path):
         assert sum(1 for _ in _frames(info.videos[cam])) == 300
         widths = _read_gt(info.gt[cam])[:, 4]
         assert widths.max() <= 160 and np.median(widths) >= 40
+
+
+def test_cityflow_layout_holds_the_same_scene_with_region_masks(tmp_path, scene):
+    from reid.multicam.cityflow import layout_camera, read_camera_table
+    from reid.video.roi import inside, load_mask
+
+    cf = write_scene(tmp_path / "aic", layout="cityflow", **ARGS)
+    root = cf.out
+    assert cf.layout == "cityflow" and cf.cameras == ["c001", "c002", "c003"] and cf.source == root / "S01"
+    assert read_camera_table(root / "cam_timestamp" / "S01.txt") == {c: 0.0 for c in cf.cameras}
+    assert read_camera_table(root / "cam_framenum" / "S01.txt") == {c: 80.0 for c in cf.cameras}
+    assert all("start_time" not in info.model_fields_set for info in load_cameras(cf.cameras_yaml).cameras.values())
+    dropped = 0
+    for cam, mot_cam in zip(cf.cameras, scene.cameras, strict=True):
+        layout = layout_camera(root / "S01" / cam)
+        assert layout is not None and layout.video == cf.videos[cam] and layout.roi == cf.rois[cam]
+        assert layout.truth == cf.gt[cam]
+        # the same pixels as the MOT layout's video
+        for a, b in zip(_frames(cf.videos[cam]), _frames(scene.videos[mot_cam]), strict=True):
+            assert np.array_equal(a, b)
+        mask = load_mask(cf.rois[cam])
+        assert 0.1 < mask.mean() < 0.9
+        gt, full = _read_gt(cf.gt[cam]), _read_gt(scene.gt[mot_cam])
+        boxes = np.column_stack([gt[:, 2], gt[:, 3], gt[:, 2] + gt[:, 4], gt[:, 3] + gt[:, 5]])
+        assert inside(mask, boxes).all(), "the CityFlow truth covers the region only"
+        assert {tuple(r) for r in gt.tolist()} <= {tuple(r) for r in full.tolist()}
+        dropped += len(full) - len(gt)
+    assert dropped > 0, "some vehicles are outside the region part of the time"
+    again = load_scene(root)
+    assert again.rois == cf.rois and again.source == cf.source and again.gt == cf.gt and again.layout == "cityflow"
+    assert again.cameras_yaml == root / "S01" / "cameras.yaml"
+    with pytest.raises(InputError, match="--layout takes mot or cityflow"):
+        write_scene(tmp_path / "bad", layout="kitti")
