@@ -219,6 +219,7 @@ def run_camera_folder(
     if not (out / MANIFEST).is_file():
         prepare_output_dir(out, overwrite)
     manifest, resumed = Manifest.load_or_create(out, str(source), settings)
+    manifest.recheck_finished(out)  # a camera whose saved files are damaged is processed again
 
     if embedder is None:
         embedder = build_embedder(track_config)
@@ -321,7 +322,7 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
     from reid.gallery.store import StoredTracklet
 
     tracklets: dict[str, list[Tracklet]] = {c.name: load_tracklets(out, c.name) for c in folder.cameras}
-    warnings = [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
+    warnings = manifest.warnings + [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
     key = manifest.run_key
     with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
                       lock=True, on_wait=wait_reporter(progress)) as gallery:  # one writer at a time
