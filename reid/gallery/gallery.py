@@ -19,7 +19,7 @@ import numpy as np
 from reid.errors import GalleryError
 from reid.gallery.config import IndexConfig
 from reid.gallery.index import VectorIndex
-from reid.gallery.store import LOCK_TIMEOUT, AddedRun, GalleryStore, StoredTracklet
+from reid.gallery.store import LOCK_TIMEOUT, AddedRun, GalleryBusy, GalleryStore, StoredTracklet
 from reid.io import atomic_write
 
 DB_NAME = "gallery.sqlite"
@@ -67,10 +67,10 @@ class Gallery:
         store = GalleryStore.open(db, create=create)
         gallery = cls(root, store, None, cfg)
         try:
+            gallery._check_network(embedder, dim, weights, on_wait)
             if lock:
                 gallery._session = store.write(on_wait, lock_timeout)
                 gallery._session.__enter__()
-            gallery._check_network(embedder, dim, weights, on_wait)
             gallery._load_index(on_wait)
         except BaseException:
             gallery._end(error=True)
@@ -79,14 +79,8 @@ class Gallery:
 
     def _check_network(self, embedder: str | None, dim: int | None, weights: str | None,
                        on_wait: Callable[[str], None] | None) -> None:
+        """Record the network on first use (committed at once, first writer wins), then refuse another one."""
         meta = self.store.meta()
-        if embedder is not None and meta.get("embedder") not in (None, embedder):
-            raise GalleryError(
-                f"gallery {self.root} was built with embedding network {meta['embedder']}, not {embedder}",
-                "use the checkpoint the gallery was built with, or a new --gallery folder",
-            )
-        if dim is not None and meta.get("dim") not in (None, str(dim)):
-            raise GalleryError(f"gallery {self.root} holds {meta['dim']}-d vectors, the embedding network makes {dim}-d")
         updates = {}
         if embedder is not None and "embedder" not in meta:
             updates["embedder"] = embedder
@@ -95,7 +89,15 @@ class Gallery:
         if weights is not None and "weights" not in meta:
             updates["weights"] = str(Path(weights).resolve())
         if updates:
-            self.store.set_meta(updates, on_wait)
+            self.store.set_meta(updates, on_wait, keep_existing=True)
+            meta = self.store.meta()
+        if embedder is not None and meta.get("embedder") != embedder:
+            raise GalleryError(
+                f"gallery {self.root} was built with embedding network {meta['embedder']}, not {embedder}",
+                "use the checkpoint the gallery was built with, or a new --gallery folder",
+            )
+        if dim is not None and meta.get("dim") != str(dim):
+            raise GalleryError(f"gallery {self.root} holds {meta['dim']}-d vectors, the embedding network makes {dim}-d")
 
     def close(self) -> None:
         """Close the gallery; with ``lock``, commit what this session wrote."""
@@ -140,9 +142,17 @@ class Gallery:
             return
         if self._index_file_matches():
             return
-        with self.store.write(on_wait):  # rebuild under the write lock; another run may have fixed it meanwhile
-            if not self._index_file_matches():
-                self.rebuild_index()
+        try:
+            with self.store.write(timeout=0.0):  # rebuild under the write lock (another run may have fixed it)
+                if not self._index_file_matches():
+                    self.rebuild_index()
+        except GalleryBusy:
+            # another run is writing (its index file may be ahead of what it has committed): search the
+            # committed vectors from memory and leave the file to the writer
+            with self.store.reading():
+                ids, vectors = self.store.vectors()
+                self.index = VectorIndex.build(vectors.reshape(-1, self.dim), ids, self.dim, self.cfg)
+                self._index_digest = self.store.digest()
 
     def _index_file_matches(self) -> bool:
         path = self.root / INDEX_NAME
@@ -182,7 +192,8 @@ class Gallery:
         return self.store.max_identity() + 1
 
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
-                new_identities: list[int], on_wait: Callable[[str], None] | None = None) -> AddedRun:
+                new_identities: list[int], on_wait: Callable[[str], None] | None = None,
+                timeout: float = LOCK_TIMEOUT) -> AddedRun:
         """Store one run's tracklets and new identities, and extend and save the index, in one transaction.
 
         The index is saved before the commit, so a run that another run is waiting for never leaves an index
@@ -205,7 +216,7 @@ class Gallery:
             self._index_digest = self.store.digest()
 
         try:
-            return self.store.add_run(key, source, cameras, rows, new_identities, on_wait, extend_index)
+            return self.store.add_run(key, source, cameras, rows, new_identities, on_wait, extend_index, timeout)
         except BaseException:
             self.index, self._index_digest = None, None  # may hold rows the database did not keep
             raise

@@ -113,6 +113,10 @@ class AddedRun:
     digest_before: tuple[int, int]
 
 
+class GalleryBusy(GalleryError):
+    """Another run held the gallery's write lock for longer than this writer would wait."""
+
+
 def _db_errors(method):
     """A damaged database surfaces as a :class:`GalleryError` naming the file, never as sqlite3's exception."""
 
@@ -150,7 +154,8 @@ class GalleryStore:
                                            ("content_rows", "0")])
         check_database_file(path, FORMAT_NAME, FORMAT_VERSION, TABLES)
         try:
-            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            # one Gallery may be handed to another thread; its calls never overlap
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -219,6 +224,8 @@ class GalleryStore:
                 if not _is_busy(exc):
                     raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
                                        "check --gallery") from exc
+            if timeout <= 0:
+                raise GalleryBusy(f"gallery {self.path.parent} is being written by another run")
             if on_wait is not None:
                 on_wait(f"gallery {self.path.parent} is being written by another run; waiting up to "
                         f"{timeout:.0f} s for it to finish")
@@ -229,12 +236,25 @@ class GalleryStore:
                 if not _is_busy(exc):
                     raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
                                        "check --gallery") from exc
-                raise GalleryError(
+                raise GalleryBusy(
                     f"gallery {self.path.parent} is still being written by another run after {timeout:.0f} s",
                     "run again when the other run has finished, or use another --gallery",
                 ) from exc
         finally:
             self.conn.execute("PRAGMA busy_timeout=30000")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state (WAL snapshot)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------------------
     @_db_errors
@@ -242,15 +262,16 @@ class GalleryStore:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
     @_db_errors
-    def set_meta(self, values: dict[str, str], on_wait: Callable[[str], None] | None = None) -> None:
+    def set_meta(self, values: dict[str, str], on_wait: Callable[[str], None] | None = None,
+                 keep_existing: bool = False) -> None:
+        """Write meta ``values``; with ``keep_existing`` a key that another run set first keeps its value."""
         with self.write(on_wait):
-            self._set_meta(values)
+            self._set_meta(values, keep_existing)
 
-    def _set_meta(self, values: dict[str, str]) -> None:
-        self.conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            list(values.items()),
-        )
+    def _set_meta(self, values: dict[str, str], keep_existing: bool = False) -> None:
+        conflict = "DO NOTHING" if keep_existing else "DO UPDATE SET value=excluded.value"
+        self.conn.executemany(f"INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) {conflict}",
+                              list(values.items()))
 
     @_db_errors
     def digest(self) -> tuple[int, int]:
@@ -323,7 +344,8 @@ class GalleryStore:
     @_db_errors
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
                 new_identities: Iterable[int], on_wait: Callable[[str], None] | None = None,
-                before_commit: Callable[[AddedRun, np.ndarray], None] | None = None) -> AddedRun:
+                before_commit: Callable[[AddedRun, np.ndarray], None] | None = None,
+                timeout: float = LOCK_TIMEOUT) -> AddedRun:
         """Add one run in a single write transaction: its cameras, its new identities and its tracklets.
 
         New identity ids are allocated inside the transaction: ``new_identities`` are the ids the caller
@@ -333,7 +355,7 @@ class GalleryStore:
         (the gallery saves its index there). All or nothing: a crash or an error leaves the gallery as it was.
         """
         proposed = sorted({int(i) for i in new_identities})
-        with self.write(on_wait):
+        with self.write(on_wait, timeout):
             if self.run_exists(key):
                 raise GalleryError(f"gallery {self.path.parent} already holds run {key}",
                                    "a run is stored once; start a new run to add it again")
