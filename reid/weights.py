@@ -109,18 +109,19 @@ YOLO_ALIASES = {
     "ultralytics.utils.loss.v10DetectLoss": "ultralytics.utils.loss.E2EDetectLoss",
     "pathlib.WindowsPath": "pathlib.PosixPath",
 }
-_LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.")
+_LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.modules.")
 _PLAIN_CLASS_MODULES = ("ultralytics.utils.loss", "ultralytics.utils.tal")
 
 
 def _defined_class(module: str, name: str):
-    """The class ``module.name`` if that module (an allowed one) defines it, else None."""
-    import importlib
+    """The class ``module.name`` if that module is already imported and defines it, else None.
 
-    try:
-        obj = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
+    Nothing is imported on a file's say-so: importing some Ultralytics modules installs packages (``text_model``
+    pip-installs CLIP), so only what importing ``ultralytics.nn.tasks`` loaded counts.
+    """
+    import sys
+
+    obj = getattr(sys.modules.get(module), name, None)
     return obj if isinstance(obj, type) and obj.__module__ == module else None
 
 
@@ -128,7 +129,7 @@ def _yolo_new(module: str, name: str) -> bool:
     """Classes a YOLO checkpoint instantiates: its layers, its metadata namespace, old training-loss objects."""
     if f"{module}.{name}" == "ultralytics.utils.IterableSimpleNamespace":
         return True
-    if module.startswith(_LAYER_MODULES):
+    if module.startswith(_LAYER_MODULES) or module == "ultralytics.nn.tasks":
         import torch
 
         cls = _defined_class(module, name)
@@ -169,11 +170,14 @@ def is_plain_data(qualname: str) -> bool:
 def check_yolo_checkpoint(path: str | Path) -> None:
     """Refuse a detector ``.pt`` that is not a plain Ultralytics checkpoint, before anything unpickles it.
 
-    The file's pickle is simulated (:mod:`reid.torchfile`): it may only build the network's layers (``torch.nn``
-    and ``ultralytics.nn`` modules, created without calling their constructors), rebuild tensors and hold
+    The file's pickle is simulated (:mod:`reid.torchfile`): it may only build the network's layers (classes of
+    ``torch.nn.modules`` and ``ultralytics.nn.modules``/``tasks``, created without calling their constructors),
+    rebuild tensors and hold
     metadata. Anything else (a function call such as ``os.system``, any other class) is code, and the file is
     refused with the real cause: empty, damaged, foreign (not a YOLO checkpoint) or unsafe.
     """
+    import ultralytics.nn.tasks  # noqa: F401  # the layer modules a checkpoint may name, imported by Ultralytics itself
+
     from reid.torchfile import Obj, TorchFileError, inspect_file
 
     path = Path(path)
@@ -192,7 +196,7 @@ def check_yolo_checkpoint(path: str | Path) -> None:
 
 
 def _is_detection_model(module: str, name: str) -> bool:
-    cls = _defined_class(module, name) if module.startswith("ultralytics.nn.") else None
+    cls = _defined_class(module, name) if module == "ultralytics.nn.tasks" else None
     if cls is None:
         return False
     from ultralytics.nn.tasks import DetectionModel

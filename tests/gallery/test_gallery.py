@@ -12,20 +12,8 @@ from reid.errors import GalleryError
 from reid.gallery.config import IndexConfig
 from reid.gallery.gallery import DB_NAME, INDEX_NAME, Gallery
 from reid.gallery.index import VectorIndex
-from reid.gallery.store import StoredTracklet
 
-DIM = 8
-
-
-def rows(n: int, camera: str, identity_start: int, seed: int = 0) -> list[StoredTracklet]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        v = rng.standard_normal(DIM).astype(np.float32)
-        out.append(StoredTracklet(row_id=-1, camera=camera, track_id=i + 1, cls=2, first_frame=1, last_frame=10,
-                                  t_start=float(i), t_end=float(i) + 1, num_boxes=10, identity=identity_start + i,
-                                  run="", crops=[f"crops/{camera}_{i}.jpg"], feature=v / np.linalg.norm(v)))
-    return out
+from .tracklets import DIM, rows
 
 
 def test_round_trip_ids_stable_and_searchable(tmp_path: Path) -> None:

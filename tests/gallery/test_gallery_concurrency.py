@@ -9,7 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from reid.errors import GalleryError
@@ -17,7 +16,7 @@ from reid.gallery.gallery import INDEX_NAME, Gallery
 from reid.gallery.index import VectorIndex
 from reid.gallery.store import content_digest
 
-DIM = 8
+from .tracklets import DIM, rows
 
 # One run in its own process. Steps are ordered through marker files (no sleeps that a test relies on):
 # "<role>.opened" once the gallery is open, and it waits for the files named in --wait-for before adding.
@@ -111,18 +110,6 @@ def test_runs_that_both_read_the_gallery_first_get_new_ids_in_their_transaction(
     assert a["proposed"] == b["proposed"] == 1
     assert sorted(a["identities"] + b["identities"]) == list(range(1, 41))
     assert_consistent(root, runs=2, tracklets=40)
-
-
-def rows(n: int, camera: str, start: int, seed: int):
-    from reid.gallery.store import StoredTracklet
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        v = rng.standard_normal(DIM).astype(np.float32)
-        out.append(StoredTracklet(-1, camera, i + 1, 2, 0, 9, float(i), i + 1.0, 10, start + i, "", [],
-                                  v / np.linalg.norm(v)))
-    return out
 
 
 def test_many_writers_with_stale_views_keep_the_gallery_consistent(tmp_path: Path) -> None:

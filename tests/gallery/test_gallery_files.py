@@ -16,20 +16,9 @@ import pytest
 from reid.errors import GalleryError
 from reid.gallery.gallery import DB_NAME, INDEX_NAME, Gallery
 from reid.gallery.index import VectorIndex
-from reid.gallery.store import StoredTracklet, content_digest
+from reid.gallery.store import content_digest
 
-DIM = 8
-
-
-def rows(n: int, camera: str, identity_start: int, seed: int = 0) -> list[StoredTracklet]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        v = rng.standard_normal(DIM).astype(np.float32)
-        out.append(StoredTracklet(row_id=-1, camera=camera, track_id=i + 1, cls=2, first_frame=1, last_frame=10,
-                                  t_start=float(i), t_end=float(i) + 1, num_boxes=10, identity=identity_start + i,
-                                  run="", crops=[], feature=v / np.linalg.norm(v)))
-    return out
+from .tracklets import DIM, rows
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:

@@ -91,6 +91,26 @@ def test_malicious_pickles_are_refused_without_running(yolo_checkpoints, tmp_pat
         check_yolo_checkpoint(tmp_path / "function_value.pt")
 
 
+def _with_pickle(source: Path, target: Path, pickle_bytes: bytes) -> Path:
+    """A copy of the checkpoint archive ``source`` whose data.pkl is ``pickle_bytes``."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, pickle_bytes if info.filename.endswith("/data.pkl") else src.read(info.filename))
+    return target
+
+
+def test_names_in_a_file_are_never_imported(yolo_checkpoints, tmp_path: Path) -> None:
+    # importing ultralytics.nn.text_model would pip-install CLIP; a file naming it must not cause that
+    assert "ultralytics.nn.text_model" not in sys.modules
+    for module, name in (("ultralytics.nn.text_model", "CLIP"), ("ultralytics.nn.autobackend", "AutoBackend"),
+                         ("antigravity", "geohash")):
+        crafted = f"\x80\x02c{module}\n{name}\n)\x81.".encode("latin-1")  # GLOBAL, (), NEWOBJ
+        path = _with_pickle(yolo_checkpoints["saved"], tmp_path / f"{name}.pt", crafted)
+        with pytest.raises(WeightsError, match=f"refers to {module}.{name}"):
+            check_yolo_checkpoint(path)
+    assert "ultralytics.nn.text_model" not in sys.modules and "antigravity" not in sys.modules
+
+
 def test_each_loading_failure_names_its_cause(yolo_checkpoints, small_reid_checkpoint, tmp_path: Path) -> None:
     data = yolo_checkpoints["saved"].read_bytes()
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
