@@ -1,8 +1,13 @@
-"""The one place where weight files come from the internet.
+"""The one place where weight files come from the internet, and where detector weights are checked.
 
 Constructors never download. Commands that need pretrained weights (the Ultralytics detector, torchvision's
 ImageNet backbones) ask this module, which finds a local copy or downloads it, and offline fails with a
 message naming the file and the flag that points at a local copy.
+
+Ultralytics unpickles its checkpoints with ``weights_only=False`` (they hold the network as objects), so a
+``.pt`` given to ``--det-weights`` could run any code it names. :func:`load_yolo` first simulates the file's
+pickle (:mod:`reid.torchfile`) and lets Ultralytics load it only when it names nothing but the layers, tensors
+and metadata of a YOLO checkpoint.
 """
 
 from __future__ import annotations
@@ -39,36 +44,259 @@ def find_detector_weights(name: str = DEFAULT_DETECTOR) -> Path | None:
 
 
 def resolve_detector_weights(name: str = DEFAULT_DETECTOR, allow_download: bool = True) -> str:
-    """Return something ``ultralytics.YOLO`` can load: a local file, a ``.yaml`` model spec, or a name to download.
+    """Return a local file (or a ``.yaml`` model spec) for detector weights ``name``.
 
     A ``.yaml`` spec builds the network with random weights (used by tests and benchmarks). A bare release
-    name such as ``yolo11n.pt`` that is not on disk is downloaded by Ultralytics, which needs internet; that
-    failure is turned into a :class:`WeightsError` by :func:`load_yolo`.
+    name such as ``yolo11n.pt`` that is not on disk is downloaded here, through Ultralytics' release-asset
+    download, so that the file is checked (:func:`check_yolo_checkpoint`) before anything unpickles it.
     """
     if str(name).endswith((".yaml", ".yml")):
         return str(name)
     local = find_detector_weights(name)
     if local is not None:
         return str(local)
-    if Path(name).parent != Path(".") or not allow_download:
-        raise WeightsError(f"detector weights {name} not found", "point --det-weights at a local .pt file")
-    return str(name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise WeightsError(f"detector weights {name} is a folder, not a weights file", "check --det-weights")
+    if path.parent != Path(".") or not allow_download or not _is_release_name(str(name)):
+        raise WeightsError(f"detector weights {name} do not exist", "point --det-weights at a local .pt file")
+    return _download_release(str(name))
+
+
+def _is_release_name(name: str) -> bool:
+    """Whether Ultralytics knows ``name`` as a downloadable release asset (``yolo11n.pt``, ...)."""
+    try:
+        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+    except ImportError:  # an Ultralytics without the list: let the download decide
+        return name.endswith(".pt")
+    return name in GITHUB_ASSETS_NAMES
+
+
+def _download_release(name: str) -> str:
+    """Download release asset ``name`` (the one place detector weights come from the internet)."""
+    try:
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        file = Path(attempt_download_asset(name))
+    except Exception as exc:  # Ultralytics raises several types for a failed download
+        file = None
+        cause = type(exc).__name__
+    else:
+        cause = "no file arrived"
+    if file is None or not file.is_file():
+        raise WeightsError(
+            f"detector weights {name} are not on this machine and could not be downloaded ({cause})",
+            "download them once with internet, or point --det-weights at a local .pt file",
+        )
+    return str(file)
+
+
+# ------------------------------------------------------------------------------------------ YOLO checkpoints
+
+# What an Ultralytics checkpoint's pickle may call: tensor and parameter rebuilding, containers, the NumPy
+# scalars and dtypes of training metadata, paths in train_args.
+YOLO_CALLS = frozenset({
+    "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
+    "torch.Size", "torch.device", "collections.OrderedDict", "builtins.set", "builtins.frozenset",
+    "builtins.slice", "_codecs.encode", "numpy.dtype", "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar", "pathlib.PosixPath", "pathlib.Path",
+})
+# old module paths Ultralytics itself maps when it loads a checkpoint (``torch_safe_load``'s temporary_modules)
+YOLO_ALIASES = {
+    "ultralytics.yolo.utils.IterableSimpleNamespace": "ultralytics.utils.IterableSimpleNamespace",
+    "ultralytics.nn.modules.block.Silence": "torch.nn.modules.linear.Identity",
+    "ultralytics.nn.tasks.YOLOv10DetectionModel": "ultralytics.nn.tasks.DetectionModel",
+    "ultralytics.utils.loss.v10DetectLoss": "ultralytics.utils.loss.E2EDetectLoss",
+    "pathlib.WindowsPath": "pathlib.PosixPath",
+}
+_LAYER_MODULES = ("torch.nn.modules.", "ultralytics.nn.modules.")
+_PLAIN_CLASS_MODULES = ("ultralytics.utils.loss", "ultralytics.utils.tal")
+
+
+def _defined_class(module: str, name: str):
+    """The class ``module.name`` if that module is already imported and defines it, else None.
+
+    Nothing is imported on a file's say-so: importing some Ultralytics modules installs packages (``text_model``
+    pip-installs CLIP), so only what importing ``ultralytics.nn.tasks`` loaded counts.
+    """
+    import sys
+
+    obj = getattr(sys.modules.get(module), name, None)
+    return obj if isinstance(obj, type) and obj.__module__ == module else None
+
+
+def _yolo_new(module: str, name: str) -> bool:
+    """Classes a YOLO checkpoint instantiates: its layers, its metadata namespace, old training-loss objects."""
+    if f"{module}.{name}" == "ultralytics.utils.IterableSimpleNamespace":
+        return True
+    if module.startswith(_LAYER_MODULES) or module == "ultralytics.nn.tasks":
+        import torch
+
+        cls = _defined_class(module, name)
+        return cls is not None and issubclass(cls, torch.nn.Module)
+    return module in _PLAIN_CLASS_MODULES and _defined_class(module, name) is not None
+
+
+def _yolo_value(module: str, name: str) -> bool:
+    """Globals that appear as plain values: dtypes and storage types."""
+    if module != "torch":
+        return False
+    import torch
+
+    obj = getattr(torch, name, None)
+    return isinstance(obj, torch.dtype) or (
+        isinstance(obj, type) and name.endswith("Storage")
+        and issubclass(obj, torch.storage.TypedStorage | torch.storage.UntypedStorage)
+    )
+
+
+def _yolo_call(module: str, name: str) -> bool:
+    return f"{module}.{name}" in YOLO_CALLS
+
+
+def yolo_allowed():
+    """The :class:`reid.torchfile.Allowed` globals of an Ultralytics checkpoint."""
+    from reid.torchfile import Allowed
+
+    return Allowed(call=_yolo_call, new=_yolo_new, value=_yolo_value, aliases=YOLO_ALIASES)
+
+
+def is_plain_data(qualname: str) -> bool:
+    """Whether a global a pickle names is data (tensor rebuilding, containers, dtypes), not code."""
+    module, _, name = qualname.rpartition(".")
+    return _yolo_call(module, name) or _yolo_value(module, name)
+
+
+def check_yolo_checkpoint(path: str | Path) -> None:
+    """Refuse a detector ``.pt`` that is not a plain Ultralytics checkpoint, before anything unpickles it.
+
+    The file's pickle is simulated (:mod:`reid.torchfile`): it may only build the network's layers (classes of
+    ``torch.nn.modules`` and ``ultralytics.nn.modules``/``tasks``, created without calling their constructors),
+    rebuild tensors and hold
+    metadata. Anything else (a function call such as ``os.system``, any other class) is code, and the file is
+    refused with the real cause: empty, damaged, foreign (not a YOLO checkpoint) or unsafe.
+    """
+    import ultralytics.nn.tasks  # noqa: F401  # the layer modules a checkpoint may name, imported by Ultralytics itself
+
+    from reid.torchfile import Obj, TorchFileError, inspect_file
+
+    path = Path(path)
+    try:
+        scan = inspect_file(path, yolo_allowed())
+    except TorchFileError as exc:
+        raise WeightsError(f"detector weights {path} {exc.detail}", _YOLO_HINTS[exc.kind]) from None
+    root = scan.root
+    model = None
+    if isinstance(root, dict):
+        model = root.get("ema") if isinstance(root.get("ema"), Obj) else root.get("model")
+    if not isinstance(model, Obj) or not _is_detection_model(model.ref.module, model.ref.name):
+        what = model.ref.name if isinstance(model, Obj) else "no network"
+        raise WeightsError(f"detector weights {path} are not an Ultralytics detection checkpoint ({what})",
+                           _YOLO_HINTS["foreign"])
+
+
+def _is_detection_model(module: str, name: str) -> bool:
+    cls = _defined_class(module, name) if module == "ultralytics.nn.tasks" else None
+    if cls is None:
+        return False
+    from ultralytics.nn.tasks import DetectionModel
+
+    return issubclass(cls, DetectionModel)
+
+
+_YOLO_HINTS = {
+    "empty": "the file is empty: download or copy it again, or point --det-weights at another .pt file",
+    "damaged": "download or copy the file again, or point --det-weights at another .pt file",
+    "foreign": "--det-weights takes an Ultralytics YOLO detection .pt file or a model .yaml",
+    "unsafe": "refused without running it; only use detector weights from a source you trust",
+}
+
+
+def check_model_yaml(path: Path) -> None:
+    """A model ``.yaml`` may set ``activation``, which Ultralytics evaluates as Python: allow only a
+    ``nn.<Layer>(literal arguments)`` call, the form its own configs use."""
+    import ast
+
+    import yaml
+
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise WeightsError(f"detector model spec {path} is not readable YAML ({type(exc).__name__})",
+                           "check --det-weights") from None
+    if not isinstance(spec, dict) or not {"backbone", "head"} <= set(spec):
+        raise WeightsError(f"detector model spec {path} is not an Ultralytics model YAML (no backbone/head)",
+                           "check --det-weights")
+    act = spec.get("activation")
+    if act is None:
+        return
+    ok = False
+    try:
+        call = ast.parse(str(act).strip(), mode="eval").body
+        func = call.func if isinstance(call, ast.Call) else None
+        ok = (isinstance(func, ast.Attribute) and _dotted(func.value) in ("nn", "torch.nn")
+              and _is_torch_layer(func.attr)
+              and all(_is_literal(a) for a in [*call.args, *(k.value for k in call.keywords)]))
+    except SyntaxError:
+        ok = False
+    if not ok:
+        raise WeightsError(f"detector model spec {path} sets activation to {act!r}, which would run as code",
+                           "use a torch.nn layer such as nn.SiLU() or nn.LeakyReLU(0.1)")
+
+
+def _is_torch_layer(name: str) -> bool:
+    import torch
+
+    cls = getattr(torch.nn, name, None)
+    return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
+
+
+def _dotted(node) -> str:
+    import ast
+
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def _is_literal(node) -> bool:
+    import ast
+
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
 
 
 def load_yolo(name: str = DEFAULT_DETECTOR):
-    """Build ``ultralytics.YOLO`` from ``name``; offline without the file, a clear :class:`WeightsError`."""
+    """Build ``ultralytics.YOLO`` from ``name``, after checking that loading the file runs no code.
+
+    A ``.pt`` file goes through :func:`check_yolo_checkpoint` first; a model ``.yaml`` file through
+    :func:`check_model_yaml`. Every failure is a :class:`WeightsError` naming its cause.
+    """
+    source = resolve_detector_weights(name)
+    path = Path(source).resolve()
+    if source.endswith((".yaml", ".yml")):
+        if path.is_file():
+            check_model_yaml(path)
+        return _build_yolo(source, f"cannot build detector from {source}")
+    check_yolo_checkpoint(path)
+    # an absolute path: Ultralytics never treats it as a cached release asset to delete and fetch again
+    return _build_yolo(str(path), f"detector weights {path} passed the safety check but Ultralytics cannot load them")
+
+
+def _build_yolo(source: str, failure: str):
     from ultralytics import YOLO
 
-    source = resolve_detector_weights(name)
+    from reid.torchfile import first_line
+
     try:
         return YOLO(source)
-    except Exception as exc:  # Ultralytics raises several types for a failed download
-        if source.endswith((".yaml", ".yml")):
-            raise WeightsError(f"cannot build detector from {source}: {exc}") from exc
-        raise WeightsError(
-            f"detector weights {name} are not on this machine and could not be downloaded ({type(exc).__name__})",
-            "download them once with internet, or point --det-weights at a local .pt file",
-        ) from exc
+    except Exception as exc:  # Ultralytics raises several types (TypeError, KeyError, RuntimeError...)
+        raise WeightsError(f"{failure}: {first_line(exc)}", "check --det-weights") from exc
 
 
 def torch_hub_checkpoint_dir() -> Path:

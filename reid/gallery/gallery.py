@@ -8,7 +8,9 @@ gallery is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import numpy as np
 from reid.errors import GalleryError
 from reid.gallery.config import IndexConfig
 from reid.gallery.index import VectorIndex
-from reid.gallery.store import GalleryStore, StoredTracklet
+from reid.gallery.store import LOCK_TIMEOUT, AddedRun, GalleryBusy, GalleryStore, StoredTracklet
 from reid.io import atomic_write
 
 DB_NAME = "gallery.sqlite"
@@ -40,47 +42,45 @@ class Gallery:
         self.store = store
         self.index = index
         self.cfg = cfg
+        self._index_digest: tuple[int, int] | None = None  # (digest, rows) of self.index's content
+        self._session = None  # the write transaction held from open() to close() with lock=True
 
     # -- open ---------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | Path, embedder: str | None = None, dim: int | None = None,
-             cfg: IndexConfig | None = None, create: bool = True, weights: str | None = None) -> Gallery:
+             cfg: IndexConfig | None = None, create: bool = True, weights: str | None = None,
+             lock: bool = False, on_wait: Callable[[str], None] | None = None,
+             lock_timeout: float = LOCK_TIMEOUT) -> Gallery:
         """Open the gallery in folder ``root`` (creating it when ``create``), checking it matches the network.
 
         ``embedder`` is the embedding network's identity (``CropEmbedder.identity``) and ``dim`` its output
         dimension; either is checked against what the gallery recorded when it was first written. ``weights``
         (the checkpoint path) is remembered so that ``reid gallery search`` can find the network by itself.
+        With ``lock`` the gallery holds the write lock from here until :meth:`close` (committed) or an
+        exception in a ``with`` block (rolled back): a run that reads the gallery, links against it and adds
+        to it is then one transaction, and a second run waits for it (``on_wait`` hears about that once, and
+        after ``lock_timeout`` seconds the wait ends in a :class:`GalleryError`).
         """
         root = Path(root)
         cfg = cfg or IndexConfig()
-        if root.exists() and not root.is_dir():
-            raise GalleryError(f"gallery path {root} is a file, not a gallery folder", "check --gallery")
-        db = root / DB_NAME
-        if not db.exists():
-            if not create:
-                if not root.exists():
-                    raise GalleryError(f"gallery folder {root} does not exist", "check --gallery")
-                raise GalleryError(f"{root} is not a reid gallery (no {DB_NAME})", "check --gallery")
-            if root.is_dir() and any(p.name != INDEX_NAME for p in root.iterdir()):
-                raise GalleryError(
-                    f"gallery folder {root} holds other files and no {DB_NAME}; refusing to write a gallery there",
-                    "point --gallery at an existing gallery or at a new folder",
-                )
-            root.mkdir(parents=True, exist_ok=True)
-            if (root / INDEX_NAME).exists():
-                (root / INDEX_NAME).unlink()  # an index without its database is an orphan of an aborted creation
+        db = _database_path(root, create)
         store = GalleryStore.open(db, create=create)
         gallery = cls(root, store, None, cfg)
-        meta = store.meta()
-        if embedder is not None and meta.get("embedder") not in (None, embedder):
-            store.close()
-            raise GalleryError(
-                f"gallery {root} was built with embedding network {meta['embedder']}, not {embedder}",
-                "use the checkpoint the gallery was built with, or a new --gallery folder",
-            )
-        if dim is not None and meta.get("dim") not in (None, str(dim)):
-            store.close()
-            raise GalleryError(f"gallery {root} holds {meta['dim']}-d vectors, the embedding network makes {dim}-d")
+        try:
+            gallery._check_network(embedder, dim, weights, on_wait)
+            if lock:
+                gallery._session = store.write(on_wait, lock_timeout)
+                gallery._session.__enter__()
+            gallery._load_index(on_wait)
+        except BaseException:
+            gallery._end(error=True)
+            raise
+        return gallery
+
+    def _check_network(self, embedder: str | None, dim: int | None, weights: str | None,
+                       on_wait: Callable[[str], None] | None) -> None:
+        """Record the network on first use (committed at once, first writer wins), then refuse another one."""
+        meta = self.store.meta()
         updates = {}
         if embedder is not None and "embedder" not in meta:
             updates["embedder"] = embedder
@@ -89,18 +89,37 @@ class Gallery:
         if weights is not None and "weights" not in meta:
             updates["weights"] = str(Path(weights).resolve())
         if updates:
-            store.set_meta(updates)
-        gallery._load_index()
-        return gallery
+            self.store.set_meta(updates, on_wait, keep_existing=True)
+            meta = self.store.meta()
+        if embedder is not None and meta.get("embedder") != embedder:
+            raise GalleryError(
+                f"gallery {self.root} was built with embedding network {meta['embedder']}, not {embedder}",
+                "use the checkpoint the gallery was built with, or a new --gallery folder",
+            )
+        if dim is not None and meta.get("dim") != str(dim):
+            raise GalleryError(f"gallery {self.root} holds {meta['dim']}-d vectors, the embedding network makes {dim}-d")
 
     def close(self) -> None:
-        self.store.close()
+        """Close the gallery; with ``lock``, commit what this session wrote."""
+        self._end(error=False)
+
+    def _end(self, error: bool) -> None:
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                if error:
+                    with contextlib.suppress(BaseException):
+                        session.__exit__(GalleryError, GalleryError("aborted"), None)
+                else:
+                    session.__exit__(None, None, None)
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Gallery:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._end(error=exc_type is not None)
 
     @property
     def dim(self) -> int | None:
@@ -111,19 +130,43 @@ class Gallery:
     def embedder(self) -> str | None:
         return self.store.meta().get("embedder")
 
-    def _load_index(self) -> None:
-        dim = self.dim
-        if dim is None:
+    # -- the index, checked against the database by content ----------------------------------------------
+    def _load_index(self, on_wait: Callable[[str], None] | None = None) -> None:
+        """Use ``index.faiss`` if it holds exactly the database's (row id, vector) pairs, else rebuild it.
+
+        The check is by content (:func:`reid.gallery.store.content_digest`), not by count: an index that was
+        saved by a run whose commit then failed, one copied from another gallery, or one a crash left behind
+        is rebuilt from the database, which is the truth.
+        """
+        if self.dim is None:
             return
+        if self._index_file_matches():
+            return
+        try:
+            with self.store.write(timeout=0.0):  # rebuild under the write lock (another run may have fixed it)
+                if not self._index_file_matches():
+                    self.rebuild_index()
+        except GalleryBusy:
+            # another run is writing (its index file may be ahead of what it has committed): search the
+            # committed vectors from memory and leave the file to the writer
+            with self.store.reading():
+                ids, vectors = self.store.vectors()
+                self.index = VectorIndex.build(vectors.reshape(-1, self.dim), ids, self.dim, self.cfg)
+                self._index_digest = self.store.digest()
+
+    def _index_file_matches(self) -> bool:
         path = self.root / INDEX_NAME
-        count = self.store.counts()["tracklets"]
-        if path.exists():
-            index = VectorIndex.load(path, dim, self.cfg)
-            if index.ntotal == count:
-                self.index = index
-                return
-        # missing or stale (a crash after the database commit, before the index save): rebuild from the truth
-        self.rebuild_index()
+        expected = self.store.digest()
+        if not path.exists():
+            return False
+        try:
+            index = VectorIndex.load(path, self.dim, self.cfg)
+        except GalleryError:
+            return False  # damaged: the database rebuilds it
+        if index.ntotal != expected[1] or index.content_digest() != expected[0]:
+            return False
+        self.index, self._index_digest = index, expected
+        return True
 
     def rebuild_index(self, cfg: IndexConfig | None = None) -> None:
         """Rebuild ``index.faiss`` from the vectors in the database (optionally as another index kind)."""
@@ -132,9 +175,11 @@ class Gallery:
         dim = self.dim
         if dim is None:
             return
-        ids, vectors = self.store.vectors()
-        self.index = VectorIndex.build(vectors.reshape(-1, dim), ids, dim, self.cfg)
-        self.index.save(self.root / INDEX_NAME)
+        with self.store.write():
+            ids, vectors = self.store.vectors()
+            self.index = VectorIndex.build(vectors.reshape(-1, dim), ids, dim, self.cfg)
+            self.index.save(self.root / INDEX_NAME)
+            self._index_digest = self.store.digest()
 
     # -- content ------------------------------------------------------------------------------------------
     def tracklets(self, with_features: bool = True) -> list[StoredTracklet]:
@@ -147,23 +192,39 @@ class Gallery:
         return self.store.max_identity() + 1
 
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
-                new_identities: list[int]) -> list[int]:
-        """Store one run's tracklets and new identities, then extend and save the index. Returns row ids."""
+                new_identities: list[int], on_wait: Callable[[str], None] | None = None,
+                timeout: float = LOCK_TIMEOUT) -> AddedRun:
+        """Store one run's tracklets and new identities, and extend and save the index, in one transaction.
+
+        The index is saved before the commit, so a run that another run is waiting for never leaves an index
+        behind its database; if the commit fails after the save, the next open finds the index ahead of the
+        database and rebuilds it. Returns the row ids and the identity ids given (see :class:`AddedRun`).
+        """
         if self.dim is None:
             raise GalleryError(f"gallery {self.root} has no embedding dimension yet", "open it with dim=")
         for r in rows:
             if r.feature is None or np.asarray(r.feature).size != self.dim:
                 raise GalleryError(f"tracklet {r.camera}/{r.track_id} has no {self.dim}-d vector")
-        row_ids = self.store.add_run(key, source, cameras, rows, new_identities)
-        if self.index is None or (self.index.kind == "flat" and self.cfg.kind != "flat"):
-            self.rebuild_index()
-        else:
-            self.index.add(np.vstack([r.feature for r in rows]) if rows else np.zeros((0, self.dim)), row_ids)
+
+        def extend_index(added: AddedRun, vectors: np.ndarray) -> None:
+            stale = self.index is None or self._index_digest != added.digest_before  # another run wrote since
+            if stale or (self.index.kind == "flat" and self.cfg.kind != "flat"):
+                self.rebuild_index()  # from the database as this transaction sees it, the new rows included
+                return
+            self.index.add(vectors.reshape(-1, self.dim), added.row_ids)
             self.index.save(self.root / INDEX_NAME)
-        return row_ids
+            self._index_digest = self.store.digest()
+
+        try:
+            return self.store.add_run(key, source, cameras, rows, new_identities, on_wait, extend_index, timeout)
+        except BaseException:
+            self.index, self._index_digest = None, None  # may hold rows the database did not keep
+            raise
 
     def search(self, vectors: np.ndarray, k: int = 10) -> list[list[Match]]:
         """The ``k`` most similar stored tracklets of each query vector, best first."""
+        if self.index is None and self.dim is not None:
+            self._load_index()
         if self.index is None or self.index.ntotal == 0:
             return [[] for _ in range(len(np.atleast_2d(vectors)))]
         sims, ids = self.index.search(vectors, k)
@@ -199,3 +260,39 @@ class Gallery:
                 writer.writerow([t.identity, t.camera, t.track_id, t.run, f"{t.t_start:.3f}", f"{t.t_end:.3f}",
                                  t.first_frame, t.last_frame, t.num_boxes, t.cls, ";".join(t.crops)])
         return len(rows)
+
+
+def wait_reporter(progress: Callable[..., None] | None) -> Callable[[str], None] | None:
+    """An ``on_wait`` for :meth:`Gallery.open` that tells a run's progress callback why linking waits:
+    ``progress(0, None, camera=None, stage="link", waiting=message)``."""
+    if progress is None:
+        return None
+
+    def on_wait(message: str) -> None:
+        progress(0, None, camera=None, stage="link", waiting=message)
+
+    return on_wait
+
+
+def _database_path(root: Path, create: bool) -> Path:
+    """``root/gallery.sqlite``, after refusing a root that is a file or a folder of something else."""
+    from reid.gallery.dbfile import is_temporary
+
+    if root.exists() and not root.is_dir():
+        raise GalleryError(f"gallery path {root} is a file, not a gallery folder", "check --gallery")
+    db = root / DB_NAME
+    if db.exists() or db.is_symlink():
+        return db
+    if not create:
+        if not root.exists():
+            raise GalleryError(f"gallery folder {root} does not exist", "check --gallery")
+        raise GalleryError(f"{root} is not a reid gallery (no {DB_NAME})", "check --gallery")
+    others = sorted(p.name for p in root.iterdir() if not is_temporary(p.name)) if root.is_dir() else []
+    if others:
+        raise GalleryError(
+            f"gallery folder {root} holds other files ({', '.join(others[:3])}) and no {DB_NAME}; "
+            "refusing to write a gallery there",
+            "point --gallery at an existing gallery or at a new folder",
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    return db

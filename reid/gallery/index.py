@@ -139,6 +139,32 @@ class VectorIndex:
             self._gpu = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._cpu)
         return self._gpu
 
+    def content(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (id (N,), vector (N, dim)) the index holds, as stored (flat, IVF-flat and HNSW keep the raw
+        float32 vectors), in the index's internal order."""
+        faiss = _faiss()
+        n = self.ntotal
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        idmap = faiss.downcast_index(self._cpu)
+        ids = faiss.vector_to_array(idmap.id_map).astype(np.int64)
+        inner = faiss.downcast_index(idmap.index)
+        if isinstance(inner, faiss.IndexIVF):
+            inner.make_direct_map(True)  # IVF reconstructs by id only through a direct map; dropped again below
+            try:
+                vectors = inner.reconstruct_n(0, n)
+            finally:
+                inner.make_direct_map(False)
+        else:
+            vectors = inner.reconstruct_n(0, n)
+        return ids, np.asarray(vectors, np.float32)
+
+    def content_digest(self) -> int:
+        """:func:`reid.gallery.store.content_digest` of what the index holds."""
+        from reid.gallery.store import content_digest
+
+        return content_digest(*self.content())
+
     # -- persistence --------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         return bytes(_faiss().serialize_index(self._cpu))

@@ -2,15 +2,25 @@
 
 WAL mode lets a reader (``reid gallery info``/``search``) look at the gallery while a run writes to it, and a
 crash mid-write leaves the last committed state. The meta table names the file format, the embedding dimension
-and the identity of the embedding network, so that a gallery is never mixed with vectors of another network.
+and the identity of the embedding network, so that a gallery is never mixed with vectors of another network,
+and holds a digest of every (row id, vector) pair, updated in the transaction that adds the rows, against
+which the faiss index is checked.
+
+Writers take SQLite's write lock with ``BEGIN IMMEDIATE`` (:meth:`GalleryStore.write`): a second run that
+writes the same gallery waits (and says so through a callback) until the first commits, then allocates its
+identity ids inside its own transaction, so two runs never collide on an id. A file is checked read-only
+(:mod:`reid.gallery.dbfile`) before this module opens it for writing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +30,9 @@ from reid.errors import GalleryError
 
 FORMAT_NAME = "reid-gallery"
 FORMAT_VERSION = 1
+TABLES = ("meta", "runs", "cameras", "identities", "tracklets")
+LOCK_TIMEOUT = 600.0  # seconds a writer waits for another run's write transaction before giving up
+DIGEST_BITS = 128
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,102 +80,228 @@ class StoredTracklet:
     feature: np.ndarray | None = None
 
 
+def content_digest(ids: np.ndarray, vectors: np.ndarray) -> int:
+    """Order-free digest of (row id, vector) pairs: the sum of each pair's BLAKE2b-128 modulo 2**128.
+
+    A sum can be extended by the rows of one run without reading the others, and the faiss index can compute
+    the same number from its own ids and vectors, so "the index holds exactly the database's vectors" is one
+    comparison, whatever the order the index keeps them in. Vectors are hashed as float32 bytes.
+    """
+    ids = np.ascontiguousarray(np.asarray(ids, dtype="<i8").reshape(-1))
+    if len(ids) == 0:
+        return 0
+    vectors = np.ascontiguousarray(np.asarray(vectors, dtype="<f4").reshape(len(ids), -1))
+    rows = np.concatenate([ids.view(np.uint8).reshape(len(ids), 8), vectors.view(np.uint8)], axis=1)
+    total = 0
+    for row in rows:
+        total += int.from_bytes(hashlib.blake2b(row.data, digest_size=DIGEST_BITS // 8).digest(), "little")
+    return total % (1 << DIGEST_BITS)
+
+
+def _digest_text(value: int) -> str:
+    return f"{value:032x}"
+
+
+@dataclass
+class AddedRun:
+    """What :meth:`GalleryStore.add_run` stored: the row ids (in the order of the rows given), the id each
+    new identity received (``identities[proposed] = stored``; equal unless another run took those ids first)
+    and the (digest, rows) of the database before this run."""
+
+    row_ids: list[int]
+    identities: dict[int, int]
+    digest_before: tuple[int, int]
+
+
+class GalleryBusy(GalleryError):
+    """Another run held the gallery's write lock for longer than this writer would wait."""
+
+
+def _db_errors(method):
+    """A damaged database surfaces as a :class:`GalleryError` naming the file, never as sqlite3's exception."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"gallery database {self.path} cannot be used: {exc}",
+                               "check --gallery; the database may be damaged") from exc
+
+    return wrapper
+
+
 class GalleryStore:
     """A connection to ``gallery.sqlite`` with the few queries the gallery needs."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self.conn = conn
+        self._depth = 0  # nesting of write() blocks: inner ones join the outer transaction
 
     # -- open ---------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, create: bool) -> GalleryStore:
-        """Open an existing store (checking it is one), or create a new one when ``create`` is set."""
+        """Open an existing store (checked read-only first), or create a new one when ``create`` is set."""
+        from reid.gallery.dbfile import check_database_file, create_database
+
         path = Path(path)
-        exists = path.exists()
-        if not exists and not create:
-            raise GalleryError(f"gallery database {path} does not exist", "check --gallery")
-        if exists:
-            with open(path, "rb") as handle:
-                header = handle.read(16)
-            if header and header != b"SQLite format 3\x00":
-                raise GalleryError(f"{path} is not a SQLite database, so not a reid gallery", "check --gallery")
+        if not path.exists():
+            if not create:
+                raise GalleryError(f"gallery database {path} does not exist", "check --gallery")
+            create_database(path, SCHEMA, [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION)),
+                                           ("created", str(time.time())), ("content_digest", _digest_text(0)),
+                                           ("content_rows", "0")])
+        check_database_file(path, FORMAT_NAME, FORMAT_VERSION, TABLES)
         try:
-            conn = sqlite3.connect(path, timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # one Gallery may be handed to another thread; its calls never overlap
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"gallery database {path} is corrupt or unreadable: {exc}", "check --gallery") from exc
         store = cls(path, conn)
-        if exists and path.stat().st_size > 0:
-            store._check_format()
-        else:
-            with conn:
-                conn.executescript(SCHEMA)
-                conn.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION)), ("created", str(time.time()))],
-                )
+        if "content_digest" not in store.meta():  # written by an earlier release: compute it once
+            with store.write():
+                ids, vectors = store.vectors()
+                store._set_meta({"content_digest": _digest_text(content_digest(ids, vectors)),
+                                 "content_rows": str(len(ids))})
         return store
 
-    def _check_format(self) -> None:
-        try:
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            meta = dict(self.conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-        except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"gallery database {self.path} is corrupt: {exc}", "check --gallery") from exc
-        if meta.get("format") != FORMAT_NAME:
-            raise GalleryError(
-                f"{self.path} is a SQLite database of another program, not a reid gallery",
-                "point --gallery at a reid gallery folder or at a new folder",
-            )
-        version = int(meta.get("version", "0"))
-        if version != FORMAT_VERSION:
-            raise GalleryError(
-                f"gallery {self.path} has format version {version}, this reid reads version {FORMAT_VERSION}",
-                "build a new gallery with this version",
-            )
-        missing = {"runs", "cameras", "identities", "tracklets"} - tables
-        if missing:
-            raise GalleryError(f"gallery database {self.path} is damaged (missing tables: {', '.join(sorted(missing))})")
-
     def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
         self.conn.close()
 
     @property
     def journal_mode(self) -> str:
         return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
 
+    # -- the write lock -----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self, on_wait: Callable[[str], None] | None = None,
+              timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on an exception).
+
+        If another connection holds the write lock, ``on_wait`` is called once with a message and the call
+        waits up to ``timeout`` seconds for it; then a :class:`GalleryError` says the gallery is busy. A
+        ``write()`` inside another joins the outer transaction.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin(on_wait, timeout)
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise GalleryError(f"gallery database {self.path}: the write could not be committed ({exc})",
+                               "nothing of this run was stored; check the disk and run again") from exc
+
+    def _begin(self, on_wait: Callable[[str], None] | None, timeout: float) -> None:
+        try:
+            self.conn.execute("PRAGMA busy_timeout=0")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
+                                       "check --gallery") from exc
+            if timeout <= 0:
+                raise GalleryBusy(f"gallery {self.path.parent} is being written by another run")
+            if on_wait is not None:
+                on_wait(f"gallery {self.path.parent} is being written by another run; waiting up to "
+                        f"{timeout:.0f} s for it to finish")
+            self.conn.execute(f"PRAGMA busy_timeout={int(max(0.0, timeout) * 1000)}")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
+                                       "check --gallery") from exc
+                raise GalleryBusy(
+                    f"gallery {self.path.parent} is still being written by another run after {timeout:.0f} s",
+                    "run again when the other run has finished, or use another --gallery",
+                ) from exc
+        finally:
+            self.conn.execute("PRAGMA busy_timeout=30000")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state (WAL snapshot)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
     # -- meta ---------------------------------------------------------------------------------------------
+    @_db_errors
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
-    def set_meta(self, values: dict[str, str]) -> None:
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                list(values.items()),
-            )
+    @_db_errors
+    def set_meta(self, values: dict[str, str], on_wait: Callable[[str], None] | None = None,
+                 keep_existing: bool = False) -> None:
+        """Write meta ``values``; with ``keep_existing`` a key that another run set first keeps its value."""
+        with self.write(on_wait):
+            self._set_meta(values, keep_existing)
+
+    def _set_meta(self, values: dict[str, str], keep_existing: bool = False) -> None:
+        conflict = "DO NOTHING" if keep_existing else "DO UPDATE SET value=excluded.value"
+        self.conn.executemany(f"INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) {conflict}",
+                              list(values.items()))
+
+    @_db_errors
+    def digest(self) -> tuple[int, int]:
+        """(content digest, row count) of the committed tracklet vectors (see :func:`content_digest`)."""
+        meta = self.meta()
+        return int(meta.get("content_digest", "0"), 16), int(meta.get("content_rows", "0"))
 
     # -- queries ------------------------------------------------------------------------------------------
+    @_db_errors
     def counts(self) -> dict[str, int]:
         out = {}
         for table in ("runs", "cameras", "identities", "tracklets"):
             out[table] = int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
         return out
 
+    @_db_errors
     def run_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM runs WHERE key=?", (key,)).fetchone() is not None
 
+    @_db_errors
     def cameras(self) -> dict[str, dict]:
         rows = self.conn.execute("SELECT name, fps, start_time FROM cameras ORDER BY name")
         return {name: {"fps": fps, "start_time": start} for name, fps, start in rows}
 
+    @_db_errors
     def max_identity(self) -> int:
         value = self.conn.execute("SELECT MAX(id) FROM identities").fetchone()[0]
         return int(value or 0)
 
+    @_db_errors
     def tracklets(self, with_features: bool = True, ids: Iterable[int] | None = None,
                   run: str | None = None) -> list[StoredTracklet]:
         """Tracklet rows (all, those with the given row ids, or those of one run), ordered by row id."""
@@ -190,6 +329,7 @@ class GalleryStore:
             ))
         return out
 
+    @_db_errors
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All (row ids (N,), vectors (N, D)) to rebuild the faiss index from."""
         ids, vecs = [], []
@@ -201,36 +341,91 @@ class GalleryStore:
         return np.asarray(ids, np.int64), np.vstack(vecs)
 
     # -- writes -------------------------------------------------------------------------------------------
+    @_db_errors
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
-                new_identities: Iterable[int]) -> list[int]:
-        """Add one run in a single transaction: its cameras, its new identities and its tracklets.
+                new_identities: Iterable[int], on_wait: Callable[[str], None] | None = None,
+                before_commit: Callable[[AddedRun, np.ndarray], None] | None = None,
+                timeout: float = LOCK_TIMEOUT) -> AddedRun:
+        """Add one run in a single write transaction: its cameras, its new identities and its tracklets.
 
-        Returns the row ids given to ``rows`` (in order). All or nothing: a crash in here leaves the gallery
-        as it was before the run.
+        New identity ids are allocated inside the transaction: ``new_identities`` are the ids the caller
+        proposed (numbered after the largest id it saw); if another run has taken some of them since, all of
+        this run's new identities are renumbered after the current largest id, in the same order, and
+        :attr:`AddedRun.identities` says how. ``before_commit(added, vectors)`` runs inside the transaction
+        (the gallery saves its index there). All or nothing: a crash or an error leaves the gallery as it was.
         """
-        now = time.time()
-        with self.conn:
-            cur = self.conn.execute("INSERT INTO runs(key, source, created) VALUES (?, ?, ?)", (key, source, now))
-            run_id = cur.lastrowid
+        proposed = sorted({int(i) for i in new_identities})
+        with self.write(on_wait, timeout):
+            if self.run_exists(key):
+                raise GalleryError(f"gallery {self.path.parent} already holds run {key}",
+                                   "a run is stored once; start a new run to add it again")
+            identities = self._allocate(proposed)
+            self._check_rows(rows, identities)
+            before = self.digest()
+            now = time.time()
+            run_id = self.conn.execute("INSERT INTO runs(key, source, created) VALUES (?, ?, ?)",
+                                       (key, source, now)).lastrowid
             for name, info in cameras.items():
                 self.conn.execute(
                     "INSERT INTO cameras(name, fps, start_time) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
                     (name, info.get("fps"), float(info.get("start_time", 0.0))),
                 )
             cam_ids = dict(self.conn.execute("SELECT name, id FROM cameras"))
-            self.conn.executemany(
-                "INSERT INTO identities(id, run_id, created) VALUES (?, ?, ?)",
-                [(int(i), run_id, now) for i in sorted(set(new_identities))],
-            )
+            self.conn.executemany("INSERT INTO identities(id, run_id, created) VALUES (?, ?, ?)",
+                                  [(identities[i], run_id, now) for i in proposed])
+            vectors = np.vstack([np.asarray(r.feature, np.float32).reshape(1, -1) for r in rows]) if rows else None
             row_ids = []
-            for r in rows:
-                feature = np.ascontiguousarray(r.feature, dtype=np.float32)
+            for r, feature in zip(rows, vectors if vectors is not None else [], strict=True):
                 cur = self.conn.execute(
                     "INSERT INTO tracklets(run_id, camera_id, track_id, cls, first_frame, last_frame, t_start, t_end,"
                     " num_boxes, identity_id, crops, feature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, cam_ids[r.camera], int(r.track_id), int(r.cls), int(r.first_frame), int(r.last_frame),
-                     float(r.t_start), float(r.t_end), int(r.num_boxes), int(r.identity), json.dumps(r.crops),
-                     feature.tobytes()),
+                     float(r.t_start), float(r.t_end), int(r.num_boxes), _stored_identity(r, identities),
+                     json.dumps(r.crops), np.ascontiguousarray(feature).tobytes()),
                 )
                 row_ids.append(int(cur.lastrowid))
-        return row_ids
+            digest, count = before
+            if row_ids:
+                digest = (digest + content_digest(np.asarray(row_ids), vectors)) % (1 << DIGEST_BITS)
+            self._set_meta({"content_digest": _digest_text(digest), "content_rows": str(count + len(row_ids))})
+            added = AddedRun(row_ids, identities, before)
+            if before_commit is not None:
+                before_commit(added, vectors if vectors is not None else np.zeros((0, 0), np.float32))
+        return added
+
+    def _allocate(self, proposed: list[int]) -> dict[int, int]:
+        """Ids for the proposed new identities: as proposed when they are all free, else after the largest."""
+        if not proposed:
+            return {}
+        taken = self.conn.execute(
+            f"SELECT COUNT(*) FROM identities WHERE id IN ({','.join('?' * len(proposed))})", proposed
+        ).fetchone()[0]
+        if not taken:
+            return {i: i for i in proposed}
+        start = self.max_identity() + 1
+        return {old: start + k for k, old in enumerate(proposed)}
+
+    def _check_rows(self, rows: list[StoredTracklet], identities: dict[int, int]) -> None:
+        """Refuse rows the schema would refuse, with a message instead of an IntegrityError."""
+        seen: set[tuple[str, int]] = set()
+        known = {int(r.identity) for r in rows} - set(identities)
+        if known:
+            listed = sorted(known)
+            found = {r[0] for r in self.conn.execute(
+                f"SELECT id FROM identities WHERE id IN ({','.join('?' * len(listed))})", listed)}
+            if known - found:
+                raise GalleryError(f"tracklets refer to identity {min(known - found)}, which is neither new in "
+                                   f"this run nor in gallery {self.path.parent}")
+        for r in rows:
+            if (r.camera, int(r.track_id)) in seen:
+                raise GalleryError(f"tracklet {r.camera}/{r.track_id} appears twice in one run")
+            seen.add((r.camera, int(r.track_id)))
+
+
+def _stored_identity(row: StoredTracklet, identities: dict[int, int]) -> int:
+    return identities.get(int(row.identity), int(row.identity))
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

@@ -60,9 +60,11 @@ def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, flag: str = "--weights") -> dict[str, Any]:
-    """Read and check a checkpoint file; anything that is not one of ours is a :class:`WeightsError`."""
-    import pickle
+    """Read and check a checkpoint file; anything that is not one of ours is a :class:`WeightsError`.
 
+    The error names the real cause: missing, empty, damaged (truncated or corrupt), foreign (another
+    program's file, a detector checkpoint, a bare state dict) or unsafe (a pickle that would run code).
+    """
     import torch
 
     path = Path(path).expanduser()
@@ -71,26 +73,43 @@ def load_checkpoint(path: str | Path, flag: str = "--weights") -> dict[str, Any]
         raise WeightsError(f"checkpoint {path} {what}", f"check {flag}")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # torch warns about pickle protocols of foreign files: we refuse those
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files: we refuse those
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # A pickle naming a class or function (GLOBAL) is code a safe load refuses; anything else is garbage.
-        if "global" not in str(exc).lower():
-            raise WeightsError(
-                f"{path} is not a readable checkpoint (not a PyTorch file, or truncated)"
-            ) from exc
-        # weights_only refuses any pickle that references code: a foreign or tampered file.
-        raise WeightsError(
-            f"{path} is not a reid checkpoint: it holds objects that a safe load refuses to execute",
-            f"only load files written by 'reid train'; check {flag}",
-        ) from exc
-    except Exception as exc:
-        raise WeightsError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
-        ) from exc
+    except Exception as exc:  # weights_only refused the pickle, or the file is not readable: find out why
+        raise _load_failure(path, exc, flag) from exc
     return validate_checkpoint(ckpt, str(path))
+
+
+def _load_failure(path: Path, exc: Exception, flag: str) -> WeightsError:
+    """The :class:`WeightsError` that says why ``torch.load(weights_only=True)`` refused ``path``.
+
+    The file is looked at again without running any of it (:mod:`reid.torchfile`): its archive, then the
+    globals its pickle names.
+    """
+    from reid.torchfile import Allowed, TorchFileError, first_line, inspect_file
+    from reid.weights import check_yolo_checkpoint, is_plain_data
+
+    hint = f"check {flag}: it takes best.pt or last.pt of a 'reid train' run"
+    try:
+        scan = inspect_file(path, Allowed.everything())
+    except TorchFileError as why:
+        return WeightsError(f"checkpoint {path} {why.detail}", hint)
+    code = sorted(n for n in scan.names if not is_plain_data(n))
+    if code and all(n.startswith(("ultralytics.", "torch.nn.")) for n in code):
+        try:
+            check_yolo_checkpoint(path)
+        except WeightsError:
+            pass
+        else:
+            return WeightsError(f"checkpoint {path} is an Ultralytics detector checkpoint, not a reid embedder",
+                                f"detector weights go to --det-weights; {hint}")
+    if code:
+        shown = ", ".join(code[:3]) + (", ..." if len(code) > 3 else "")
+        return WeightsError(
+            f"checkpoint {path} holds objects that a safe load refuses to create or call ({shown})",
+            f"refused without running it; only load files written by 'reid train'; {hint}",
+        )
+    return WeightsError(f"checkpoint {path} is not a readable checkpoint ({first_line(exc)})", hint)
 
 
 def validate_checkpoint(ckpt: Any, source: str = "checkpoint") -> dict[str, Any]:

@@ -192,6 +192,7 @@ def run_camera_folder(
     if gallery_path == out / "gallery":
         _claim_gallery(gallery_path)
     manifest, resumed = Manifest.load_or_create(out, str(source), settings)
+    manifest.recheck_finished(out)  # a camera whose saved files are damaged is processed again
 
     reuse = embedder is not None  # a network the caller loaded runs in this process, one camera at a time
     if embedder is None:
@@ -271,14 +272,15 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
                     link_config: LinkConfig, cameras_cfg: Any, gallery_path: Path, embedder: Any,
                     track_config: Any, report: bool, progress: Progress | None,
                     yaml_path: Path | None) -> MultiCamResult:
-    from reid.gallery.gallery import Gallery
+    from reid.gallery.gallery import Gallery, wait_reporter
     from reid.gallery.linker import Sighting, link
     from reid.gallery.store import StoredTracklet
 
     tracklets: dict[str, list[Tracklet]] = {c.name: load_tracklets(out, c.name) for c in folder.cameras}
-    warnings = [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
+    warnings = manifest.warnings + [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
     key = manifest.run_key
-    with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index) as gallery:
+    with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
+                      lock=True, on_wait=wait_reporter(progress)) as gallery:  # one writer at a time
         if gallery.has_run(key):
             # linked before (a crash, an interruption, or a plain rerun): the gallery holds this run's answer
             linked_with = manifest.data.get("link", {}).get("config")

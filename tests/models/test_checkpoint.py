@@ -62,12 +62,12 @@ def test_tampered_pickle_is_refused_not_executed(tmp_path):
         os.unlink(marker)
     path = tmp_path / "evil.pt"
     torch.save({"format": "reid-embedder", "format_version": 1, "payload": _Boom()}, path)
-    with pytest.raises(WeightsError, match="refuses to execute"):
+    with pytest.raises(WeightsError, match="safe load refuses to create or call \\(posix.system\\)"):
         load_checkpoint(path)
     assert not os.path.exists(marker)
 
 
-def test_foreign_files_are_clear_errors(tmp_path, small_cfg):
+def test_foreign_files_are_clear_errors(tmp_path, small_cfg, yolo_checkpoints):
     from reid.models.embedder import build_model
 
     bare = tmp_path / "bare.pt"
@@ -76,14 +76,36 @@ def test_foreign_files_are_clear_errors(tmp_path, small_cfg):
         load_checkpoint(bare)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(WeightsError, match="not a readable checkpoint"):
+    with pytest.raises(WeightsError, match="is not a PyTorch file"):
         load_checkpoint(junk)
     with pytest.raises(WeightsError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     plain = tmp_path / "plain.pkl"
     plain.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="is a bare pickle"):
         load_checkpoint(plain)
+    with pytest.raises(WeightsError, match="is an Ultralytics detector checkpoint, not a reid embedder"):
+        load_checkpoint(yolo_checkpoints["saved"], flag="--reid-weights")
+
+
+def test_truncated_and_corrupt_checkpoints_say_so(small_ckpt, tmp_path):
+    import zipfile
+
+    data = small_ckpt.read_bytes()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(WeightsError, match="is empty"):
+        load_checkpoint(tmp_path / "empty.pt")
+    for size in (len(data) // 2, len(data) - 10, 100):
+        (tmp_path / "cut.pt").write_bytes(data[:size])
+        with pytest.raises(WeightsError, match="is damaged: a truncated or corrupt zip archive"):
+            load_checkpoint(tmp_path / "cut.pt")
+    with zipfile.ZipFile(small_ckpt) as src, zipfile.ZipFile(tmp_path / "record.pt", "w") as dst:
+        dropped = [n for n in src.namelist() if "/data/" in n][0]
+        for info in src.infolist():
+            if info.filename != dropped:
+                dst.writestr(info, src.read(info.filename))
+    with pytest.raises(WeightsError, match="is damaged: tensor data record"):
+        load_checkpoint(tmp_path / "record.pt")
 
 
 def test_unknown_version_and_mismatched_weights(tmp_path, small_cfg):

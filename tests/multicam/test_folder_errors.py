@@ -49,9 +49,10 @@ def test_manifest_refuses_another_source_or_settings(tmp_path: Path) -> None:
         Manifest.load_or_create(tmp_path, "/data/other", {"track": {"conf": 0.25}})
     with pytest.raises(OutputError, match="other settings \\(track\\)"):
         Manifest.load_or_create(tmp_path, "/data/site", {"track": {"conf": 0.5}})
-    (tmp_path / "manifest.json").write_text("{broken")
-    with pytest.raises(OutputError, match="corrupt"):
+    (tmp_path / "manifest.json").write_text("{broken")  # not what this runner writes: refused, left alone
+    with pytest.raises(OutputError, match="not a reid camera-folder manifest"):
         Manifest.load_or_create(tmp_path, "/data/site", {})
+    assert (tmp_path / "manifest.json").read_text() == "{broken"
 
 
 def test_tracklets_round_trip_and_damage(tmp_path: Path) -> None:
