@@ -393,6 +393,52 @@ class GalleryStore:
                 before_commit(added, vectors if vectors is not None else np.zeros((0, 0), np.float32))
         return added
 
+    @_db_errors
+    def put_live_tracklet(self, key: str, source: str, cameras: dict[str, dict], row: StoredTracklet,
+                          new_identity: bool, row_id: int | None = None,
+                          on_wait: Callable[[str], None] | None = None) -> tuple[int, int]:
+        """Store one tracklet of a live run in one write transaction; returns (row id, identity id).
+
+        The run row is created with the first tracklet. With ``row_id`` the row of an earlier emission of the
+        same track is updated (a long stay: its newest vector replaces the old one). A ``new_identity`` whose
+        id another writer took meanwhile gets the next free id, inside the transaction. The content digest
+        follows the change (the old vector's hash out, the new one's in).
+        """
+        with self.write(on_wait):
+            found = self.conn.execute("SELECT id FROM runs WHERE key = ?", (key,)).fetchone()
+            run_id = int(found[0]) if found else int(self.conn.execute(
+                "INSERT INTO runs(key, source, created) VALUES (?, ?, ?)", (key, source, time.time())).lastrowid)
+            for name, info in cameras.items():
+                self.conn.execute(
+                    "INSERT INTO cameras(name, fps, start_time) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                    (name, info.get("fps"), float(info.get("start_time", 0.0))))
+            identity = int(row.identity)
+            if new_identity:
+                if self.conn.execute("SELECT 1 FROM identities WHERE id = ?", (identity,)).fetchone():
+                    identity = self.max_identity() + 1
+                self.conn.execute("INSERT INTO identities(id, run_id, created) VALUES (?, ?, ?)",
+                                  (identity, run_id, time.time()))
+            feature = np.ascontiguousarray(np.asarray(row.feature, np.float32).reshape(1, -1))
+            values = (int(row.cls), int(row.first_frame), int(row.last_frame), float(row.t_start),
+                      float(row.t_end), int(row.num_boxes), identity, json.dumps(row.crops), feature.tobytes())
+            digest, count = self.digest()
+            if row_id is not None:
+                old = self.conn.execute("SELECT feature FROM tracklets WHERE id = ?", (row_id,)).fetchone()
+                if old is not None:
+                    digest -= content_digest(np.asarray([row_id]), np.frombuffer(old[0], np.float32).reshape(1, -1))
+                    count -= 1
+                self.conn.execute("UPDATE tracklets SET cls=?, first_frame=?, last_frame=?, t_start=?, t_end=?, "
+                                  "num_boxes=?, identity_id=?, crops=?, feature=? WHERE id=?", (*values, row_id))
+            else:
+                cam_id = self.conn.execute("SELECT id FROM cameras WHERE name = ?", (row.camera,)).fetchone()[0]
+                row_id = int(self.conn.execute(
+                    "INSERT INTO tracklets(run_id, camera_id, track_id, cls, first_frame, last_frame, t_start, "
+                    "t_end, num_boxes, identity_id, crops, feature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, cam_id, int(row.track_id), *values)).lastrowid)
+            digest = (digest + content_digest(np.asarray([row_id]), feature)) % (1 << DIGEST_BITS)
+            self._set_meta({"content_digest": _digest_text(digest), "content_rows": str(count + 1)})
+        return row_id, identity
+
     def _allocate(self, proposed: list[int]) -> dict[int, int]:
         """Ids for the proposed new identities: as proposed when they are all free, else after the largest."""
         if not proposed:

@@ -65,8 +65,7 @@ class OnlineLinker:
         """An identity known from the gallery (its members one by one); its id never changes."""
         ident = self._identity(global_id, known=True)
         if feature is not None:
-            ident.sum += _unit(feature)
-            ident.count += 1
+            self._add(ident, _unit(feature), None)
         ident.recent.append(Sighting(camera, float(t_start), float(t_end), None))
         self.next_id = max(self.next_id, int(global_id) + 1)
         self._matrix = None

@@ -228,6 +228,7 @@ class _Driver:
             state["next_frame"] = max(int(state["next_frame"]), int(e.boxes[:, 0].max()) + 1)
         if e.final:
             self.linker.forget_track(e.camera, e.track_id)
+            self.store.forget(e.camera, e.track_id)
 
     def _fail(self, failure: CameraFailed) -> None:
         self.failures.append(failure)

@@ -3,8 +3,12 @@
 Tests and ``benchmarks/live.py`` use it to serve a synthetic scene the way an IP camera serves its picture:
 ``multipart/x-mixed-replace`` JPEG frames at the video's frame rate, in real time, to every client that
 connects. A client that connects late sees the current frame, not the first one: it is a live stream. The
-server can also be stopped and started again mid-stream (a camera that drops off the network) and, with
-``restart_on_connect``, behave like a naive server that starts the file again for every new connection.
+server can also be stopped and started again mid-stream (a camera that drops off the network).
+
+When a channel's clock starts (``clock``): ``start``, when the server starts; ``connect``, at the first
+connection to that channel (a client that connects late still sees the video from its first frame, and a
+reconnect sees it live); ``each``, at every connection (a naive server that starts the file again for every
+client, which a reader must recognise as a replay).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class _Channel:
     frames: list[bytes]
     fps: float
     started: float = field(default_factory=time.monotonic)
+    connected: bool = False  # a client has connected (the "connect" clock starts then)
 
     def current(self, now: float) -> int | None:
         """Index of the frame on air at ``now``; None once the video is over."""
@@ -47,10 +52,12 @@ class MjpegServer:
     """
 
     def __init__(self, videos: dict[str, str | Path], speed: float = 1.0, port: int = 0,
-                 max_frames: int | None = None, restart_on_connect: bool = False, quality: int = 85) -> None:
+                 max_frames: int | None = None, clock: str = "start", quality: int = 85) -> None:
+        if clock not in ("start", "connect", "each"):
+            raise ValueError(f"clock must be start, connect or each, not {clock!r}")
         self.speed = speed
         self.port = port
-        self.restart_on_connect = restart_on_connect
+        self.clock = clock
         self.channels = {name: _load(Path(path), max_frames, quality, speed) for name, path in videos.items()}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -65,6 +72,7 @@ class MjpegServer:
             now = time.monotonic()
             for channel in self.channels.values():
                 channel.started = now
+                channel.connected = False
         self._stopping.clear()
         server = ThreadingHTTPServer((LOOPBACK, self.port), _handler(self))
         server.daemon_threads = True
@@ -134,8 +142,11 @@ def _handler(server: MjpegServer) -> type[BaseHTTPRequestHandler]:
             if channel is None:
                 self.send_error(404, "no such camera")
                 return
-            if server.restart_on_connect:
+            if server.clock == "each":
                 channel = _Channel(channel.frames, channel.fps)
+            elif server.clock == "connect" and not channel.connected:
+                channel.connected = True
+                channel.started = time.monotonic()
             self.send_response(200)
             self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={BOUNDARY}")
             self.send_header("Cache-Control", "no-cache")

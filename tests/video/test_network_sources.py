@@ -55,7 +55,7 @@ def test_a_file_behind_a_web_server_ends_where_it_ends(file_server: str) -> None
 
 
 def test_a_server_that_starts_the_video_again_ends_the_camera(clip: Path) -> None:
-    with MjpegServer({"cam": clip}, speed=4.0, restart_on_connect=True) as server:
+    with MjpegServer({"cam": clip}, speed=4.0, clock="each") as server:
         src = open_source(server.url("cam"), reconnects=3)
         src.reconnect_delay = 0.1
         frames = read_all(src)
