@@ -77,12 +77,34 @@ def live(
             bar.update(tasks[camera], completed=done, info=text)
 
         hooks = LiveHooks(progress=on_progress, notice=notice, stop=stop)
+        previous = _stop_gracefully(stop)
         try:
             result = run_live(LiveOptions(sources, out, gallery, overwrite), cfg, hooks)
-        except KeyboardInterrupt:
-            stop.set()
-            raise
+        finally:
+            _restore(previous)
     _render(console, result)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+def _stop_gracefully(stop: object) -> dict:
+    """Ctrl-C or SIGTERM asks the cameras to stop: their open tracks are emitted and recorded, status.json says
+    ``interrupted``. A second one stops at once."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        stop.set()  # type: ignore[attr-defined]
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _load_config(config: Path | None, overrides: list[str]):  # type: ignore[no-untyped-def]

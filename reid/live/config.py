@@ -43,4 +43,6 @@ class LiveConfig(ConfigModel):
     reconnect_delay: float = Field(1.0, gt=0, description="first wait before a reconnect; doubles each time")
     max_reconnect_delay: float = Field(30.0, gt=0)
     status_every: float = Field(1.0, gt=0, description="seconds between status.json updates")
+    file_speed: float = Field(
+        1.0, gt=0, description="a file source plays at this multiple of its frame rate (1: as if live)")
     engine: EngineConfig = Field(default_factory=EngineConfig)

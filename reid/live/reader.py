@@ -36,9 +36,10 @@ class LiveReader:
     """A reader thread over ``source``; :meth:`get` returns the newest frame not yet taken."""
 
     def __init__(self, source: FrameSource, drop: str = "newest", start_time: float = 0.0,
-                 epoch: float | None = None) -> None:
+                 epoch: float | None = None, speed: float = 1.0) -> None:
         self.source = source
         self.drop = drop
+        self.speed = speed
         self.start_time = start_time
         self.epoch = time.time() if epoch is None else epoch
         self.is_stream = isinstance(source, StreamSource) and not source.finite
@@ -58,7 +59,7 @@ class LiveReader:
             source.reconnects = live.reconnects if live.reconnects >= 0 else 10**9
             source.reconnect_delay = live.reconnect_delay
             source.max_delay = live.max_reconnect_delay
-        return cls(source, live.drop, start_time, epoch)
+        return cls(source, live.drop, start_time, epoch, live.file_speed)
 
     @property
     def fps(self) -> float:
@@ -107,7 +108,7 @@ class LiveReader:
                 if self.is_stream:
                     frame = Frame(frame.index, time.time() - self.epoch, frame.image)
                 else:  # a file: play it at its own rate, as a camera would deliver it
-                    due = started + frame.index / self.source.fps
+                    due = started + frame.index / (self.source.fps * self.speed)
                     delay = due - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         break

@@ -292,7 +292,7 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
     try:
         engine.run(jobs, driver.on_message, stop)
         interrupted = stop.is_set()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with what was recorded so far
         interrupted = True
         raise
     finally:

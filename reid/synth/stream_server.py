@@ -151,17 +151,16 @@ def _handler(server: MjpegServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={BOUNDARY}")
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
-            last = -1
+            # join live at the frame on air now, then send every frame in order at its time; a slow client is
+            # sent the frames late rather than skipped, so that frame n of the stream is frame n of the file
+            index = channel.current(time.monotonic())
             with contextlib.suppress(BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
-                while not server._stopping.is_set():
-                    index = channel.current(time.monotonic())
-                    if index is None:
-                        return  # the video is over: the stream ends (the client sees a drop)
-                    if index == last:
-                        time.sleep(0.2 / channel.fps)
-                        continue
-                    last = index
+                while not server._stopping.is_set() and index is not None and index < len(channel.frames):
+                    delay = channel.started + index / channel.fps - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
                     frame = channel.frames[index]
+                    index += 1
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                      f"Content-Length: {len(frame)}\r\n\r\n".encode())
                     self.wfile.write(frame)

@@ -1,0 +1,137 @@
+"""reid live as a library: files read as live streams, events, MOT files, status, the live manifest, a restart
+that continues the ids, and bad sources reported per camera while the others run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests_live import write_sources
+
+from reid.engine.local import LocalEngine
+from reid.errors import ConfigError
+from reid.live.config import LiveConfig
+from reid.live.run import LiveHooks, LiveOptions, run_live
+
+CONFIG = LiveConfig.model_validate({"track": {"detector": "motion", "device": "cpu"}, "file_speed": 4.0,
+                                    "emit_every": 2.0})
+
+
+def run(sources: Path, out: Path, embedder, notices: list | None = None):
+    hooks = LiveHooks(engine=LocalEngine(in_process=True, embedder=embedder), embedder=embedder,
+                      notice=(lambda cam, text: notices.append((cam, text))) if notices is not None else None)
+    return run_live(LiveOptions(sources, out), CONFIG, hooks)
+
+
+def events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def first_run(live_scene: Path, embedder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("live-run")
+    sources = write_sources(root / "sources.yaml", {c: str(live_scene / f"{c}.mp4") for c in ("cam1", "cam2")})
+    out = root / "out"
+    result = run(sources, out, embedder)
+    return sources, out, result, events(out)
+
+
+def test_every_event_gets_a_global_id_and_a_line_with_its_latency(first_run) -> None:
+    _, out, result, evs = first_run
+    assert result.events == len(evs) > 0
+    keys = {"wall_time", "camera", "track_id", "global_id", "t_start", "t_end", "similarity", "new", "latency_s"}
+    assert all(keys <= set(e) for e in evs)
+    assert all(e["latency_s"] >= 0 and e["t_end"] >= e["t_start"] for e in evs)
+    assert {e["camera"] for e in evs} == {"cam1", "cam2"}
+    assert result.latency.count == len(evs)
+
+
+def test_an_id_once_given_never_changes(first_run) -> None:
+    _, _, _, evs = first_run
+    seen: dict[tuple[str, int], int] = {}
+    for e in evs:
+        key = (e["camera"], e["track_id"])
+        assert seen.setdefault(key, e["global_id"]) == e["global_id"]
+
+
+def test_mot_files_carry_the_global_ids_of_the_events(first_run) -> None:
+    from reid.motfile import read_mot
+
+    _, out, _, evs = first_run
+    for camera in ("cam1", "cam2"):
+        rows = read_mot(out / "mot" / f"{camera}.txt")
+        assert len(rows) > 0
+        assert {int(r) for r in rows[:, 1]} <= {e["global_id"] for e in evs if e["camera"] == camera}
+
+
+def test_status_and_manifest_say_the_run_ended(first_run) -> None:
+    _, out, _, _ = first_run
+    status = json.loads((out / "status.json").read_text())
+    assert status["running"] is False
+    assert {c["state"] for c in status["cameras"].values()} == {"complete"}
+    assert all(c["frames_processed"] > 0 for c in status["cameras"].values())
+    manifest = json.loads((out / "live.json").read_text())
+    assert manifest["sessions"][-1]["ended"] is not None
+    assert (out / "report.html").is_file()
+
+
+def test_the_gallery_holds_one_row_per_track(first_run) -> None:
+    from reid.gallery.gallery import Gallery
+
+    _, out, _, evs = first_run
+    with Gallery.open(out / "gallery", create=False) as g:
+        stored = g.tracklets(with_features=False)
+    assert len(stored) == len({(e["camera"], e["track_id"]) for e in evs})
+    by_key = {(t.camera, t.track_id): t.identity for t in stored}
+    assert all(by_key[(e["camera"], e["track_id"])] == e["global_id"] for e in evs)
+
+
+def test_the_same_command_again_continues_ids_and_identities(first_run, embedder) -> None:
+    sources, out, first, evs = first_run
+    second = run(sources, out, embedder)
+    later = events(out)[len(evs):]
+    assert later and second.events == len(later)
+    for camera in ("cam1", "cam2"):
+        before = max(e["track_id"] for e in evs if e["camera"] == camera)
+        assert min(e["track_id"] for e in later if e["camera"] == camera) > before
+    known = {e["global_id"] for e in evs}
+    new_later = {e["global_id"] for e in later if e["new"]}
+    assert not new_later & known and min(new_later, default=max(known) + 1) > max(known)  # ids never reused
+    assert all(e["known_before"] == (e["global_id"] in known) for e in later)
+    assert len(json.loads((out / "live.json").read_text())["sessions"]) == 2
+    from reid.gallery.gallery import Gallery
+
+    with Gallery.open(out / "gallery", create=False) as g:
+        assert g.info()["runs"] == 2
+
+
+def test_a_bad_camera_is_reported_while_the_others_run(live_scene: Path, embedder, tmp_path: Path) -> None:
+    sources = write_sources(tmp_path / "sources.yaml", {"good": str(live_scene / "cam1.mp4"),
+                                                          "missing": str(tmp_path / "nope.mp4"),
+                                                          "badurl": "rtsp:///nohost", "refused": "http://127.0.0.1:9/x"})
+    notices: list = []
+    result = run(sources, tmp_path / "out", embedder, notices)
+    failed = {f.camera for f in result.failures}
+    assert failed == {"missing", "badurl", "refused"}
+    assert {cam for cam, _ in notices} >= failed
+    assert result.cameras["good"].state == "complete" and result.events > 0
+    status = json.loads((tmp_path / "out" / "status.json").read_text())["cameras"]
+    assert status["missing"]["state"] == "failed" and "does not exist" in status["missing"]["error"]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("kind: cameras\ncameras: {}\n", "no cameras"),
+    ("kind: cameras\ncameras:\n  a: {source: x.mp4, colour: red}\n", "colour"),
+    ("kind: cameras\ncameras:\n  a: {source: rtsp://127.0.0.1/s}\n  b: {source: rtsp://127.0.0.1/s}\n", "same source"),
+    ("kind: cameras\ncameras:\n  a: {fps: 10}\n", "no source"),
+    ("kind: cameras\ncameras:\n  a/b: {source: 0}\n  a_b: {source: 1}\n", "same files"),
+])
+def test_a_sources_file_that_cannot_run_is_refused_before_anything_starts(tmp_path: Path, text: str,
+                                                                          needle: str) -> None:
+    from reid.live.sources import load_sources
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_sources(path)
