@@ -105,6 +105,41 @@ def export(
     console.print(f"wrote {rows} tracklets to {csv}")
 
 
+@app.command("relink")
+def relink(
+    gallery: GalleryArg,
+    since: Annotated[float | None, typer.Option("--since", help="Start of the range, seconds on the gallery's "
+                                                                 "clock (default: the beginning).")] = None,
+    until: Annotated[float | None, typer.Option("--until", help="End of the range (default: the end).")] = None,
+    link_threshold: Annotated[float | None, typer.Option("--link-threshold", help="Cosine similarity needed to "
+                                                                                    "link.")] = None,
+    link_config: Annotated[Path | None, typer.Option("--link-config", help="Linking YAML of kind 'link'.")] = None,
+    cameras_yaml: Annotated[Path | None, typer.Option("--cameras-yaml", help="Topology (kind: cameras) to "
+                                                                               "respect.")] = None,
+) -> None:
+    """Link the tracklets of a time range again in batch mode (the best offline answer after a live run).
+
+    Tracklets overlapping [--since, --until] are clustered again with constrained average linkage; identities
+    with tracklets outside the range keep their ids (they are fixed seeds that new members may join).
+    """
+    from reid.gallery.config import LinkConfig
+    from reid.gallery.relink import relink as relink_range
+
+    from .common import console, load_command_config
+
+    sets = [f"threshold={link_threshold}"] if link_threshold is not None else []
+    cfg = load_command_config(LinkConfig, link_config, sets)
+    topology = None
+    if cameras_yaml is not None:
+        from reid.cameras import load_cameras
+
+        topology = load_cameras(cameras_yaml)
+    result = relink_range(gallery, cfg, topology, since, until)
+    console.print(f"relinked {result.tracklets} tracklets: {result.identities_before} identities before, "
+                  f"{result.identities_after} after ({result.new_identities} new); {result.changed} tracklets "
+                  f"changed identity")
+
+
 @app.command("calibrate")
 def calibrate(
     scene: Annotated[Path, typer.Option("--scene", help="Labelled scene: camera videos, gt/<camera>.txt with "

@@ -439,6 +439,27 @@ class GalleryStore:
             self._set_meta({"content_digest": _digest_text(digest), "content_rows": str(count + 1)})
         return row_id, identity
 
+    @_db_errors
+    def reassign(self, key: str, source: str, identities: dict[int, int], new_identities: Iterable[int]) -> int:
+        """Give tracklet rows new identities (``identities[row id] = identity``) in one write transaction.
+
+        ``new_identities`` are created under a run ``key`` that records the relinking; identities left without
+        any tracklet are removed. Vectors do not change, so neither does the content digest. Returns the number
+        of rows whose identity changed.
+        """
+        with self.write():
+            run_id = int(self.conn.execute("INSERT INTO runs(key, source, created) VALUES (?, ?, ?)",
+                                           (key, source, time.time())).lastrowid)
+            self.conn.executemany("INSERT INTO identities(id, run_id, created) VALUES (?, ?, ?)",
+                                  [(int(i), run_id, time.time()) for i in sorted(set(new_identities))])
+            changed = 0
+            for row_id, identity in identities.items():
+                cur = self.conn.execute("UPDATE tracklets SET identity_id=? WHERE id=? AND identity_id<>?",
+                                        (int(identity), int(row_id), int(identity)))
+                changed += cur.rowcount
+            self.conn.execute("DELETE FROM identities WHERE id NOT IN (SELECT DISTINCT identity_id FROM tracklets)")
+        return changed
+
     def _allocate(self, proposed: list[int]) -> dict[int, int]:
         """Ids for the proposed new identities: as proposed when they are all free, else after the largest."""
         if not proposed:
