@@ -40,11 +40,13 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, workers: int | None = None, in_process: bool = False, embedder: Any = None,
-                 grace: float = 15.0) -> None:
+                 grace: float = 15.0, shared: bool = False) -> None:
         self.workers = workers
         self.in_process = in_process or embedder is not None
         self.embedder = embedder
         self.grace = grace
+        # live cameras in one worker with batched detector calls (a GPU's way: reid.live.shared)
+        self.shared = shared
 
     def run(self, jobs: list[CameraJob], on_message: OnMessage, stop: threading.Event | None = None) -> None:
         """Run ``jobs`` and hand every message to ``on_message`` (in this thread, in arrival order).
@@ -55,25 +57,28 @@ class LocalEngine:
         if not jobs:
             return
         stop = stop or threading.Event()
-        n = min(self.workers or min(len(jobs), available_cores()), len(jobs))
-        if self.in_process or n <= 1 and all(j.mode == "batch" for j in jobs):
-            self._run_here(jobs, on_message, stop)
+        live = all(j.mode == "live" for j in jobs)
+        if self.shared and live:
+            groups: list[CameraJob | list[CameraJob]] = [list(jobs)]
         else:
-            self._run_processes(jobs, on_message, stop, max(1, n))
+            groups = list(jobs)
+        n = min(self.workers or min(len(groups), available_cores()), len(groups))
+        if self.in_process or (n <= 1 and not live):
+            self._run_here(groups, on_message, stop)
+        else:
+            self._run_processes(groups, on_message, stop, max(1, n))
 
     # -- in this process ---------------------------------------------------------------------------------
 
-    def _run_here(self, jobs: list[CameraJob], on_message: OnMessage, stop: threading.Event) -> None:
-        from reid.engine.worker import run_job
-
-        for job in jobs:
+    def _run_here(self, groups: list[Any], on_message: OnMessage, stop: threading.Event) -> None:
+        for group in groups:
             if stop.is_set():
                 break
-            run_job(job, on_message, stop, embedder=self.embedder)
+            _run_group(group, on_message, stop, self.embedder)
 
     # -- in worker processes -----------------------------------------------------------------------------
 
-    def _run_processes(self, jobs: list[CameraJob], on_message: OnMessage, stop: threading.Event,
+    def _run_processes(self, groups: list[Any], on_message: OnMessage, stop: threading.Event,
                        n: int) -> None:
         import multiprocessing as mp
 
@@ -82,16 +87,17 @@ class LocalEngine:
         messages = ctx.Queue()
         stop_flag = ctx.Event()
         threads = max(1, available_cores() // n)
-        for job in jobs:
-            job_queue.put(job if job.threads else _with_threads(job, threads))
+        for group in groups:
+            job_queue.put([_with_threads(j, threads) for j in group] if isinstance(group, list) else
+                          _with_threads(group, threads))
         for _ in range(n):
             job_queue.put(None)
         procs = [ctx.Process(target=_worker_main, args=(job_queue, messages, stop_flag, os.getpid()),
                              name=f"reid-camera-worker-{i}", daemon=True) for i in range(n)]
         for proc in procs:
             proc.start()
-        open_cameras = {j.camera for j in jobs}
-        running: dict[int, str] = {}  # worker pid -> camera it is running
+        open_cameras = {j.camera for g in groups for j in (g if isinstance(g, list) else [g])}
+        running: dict[int, set[str]] = {}  # worker pid -> cameras it is running
         stop_deadline: float | None = None
         try:
             while open_cameras:
@@ -110,11 +116,12 @@ class LocalEngine:
                         break
                     continue
                 if isinstance(message, _Started):
-                    running[message.pid] = message.camera
+                    running.setdefault(message.pid, set()).add(message.camera)
                     continue
                 if isinstance(message, CameraFinished | CameraFailed):
                     open_cameras.discard(message.camera)
-                    running = {pid: cam for pid, cam in running.items() if cam != message.camera}
+                    for cams in running.values():
+                        cams.discard(message.camera)
                 on_message(message)
         except BaseException:
             stop_flag.set()
@@ -126,21 +133,41 @@ class LocalEngine:
                 q.close()
 
     @staticmethod
-    def _reap(procs: list[Any], running: dict[int, str], open_cameras: set[str], on_message: OnMessage) -> None:
-        """Report the camera of a worker that died in the middle of it."""
+    def _reap(procs: list[Any], running: dict[int, set[str]], open_cameras: set[str],
+              on_message: OnMessage) -> None:
+        """Report the cameras of a worker that died in the middle of them."""
         for proc in procs:
             if proc.exitcode not in (None, 0) and proc.pid in running:
-                camera = running.pop(proc.pid)
-                if camera in open_cameras:
-                    open_cameras.discard(camera)
-                    on_message(CameraFailed(camera, "crash", f"the camera worker process died (exit code "
-                                                             f"{proc.exitcode})"))
+                for camera in sorted(running.pop(proc.pid)):
+                    if camera in open_cameras:
+                        open_cameras.discard(camera)
+                        on_message(CameraFailed(camera, "crash", f"the camera worker process died (exit code "
+                                                                 f"{proc.exitcode})"))
 
 
 def _with_threads(job: CameraJob, threads: int) -> CameraJob:
     from dataclasses import replace
 
-    return replace(job, threads=threads)
+    return job if job.threads else replace(job, threads=threads)
+
+
+def _run_group(group: CameraJob | list[CameraJob], emit: OnMessage, stop: Any, embedder: Any = None) -> None:
+    """One job, or a list of live jobs that share this process (:func:`reid.live.shared.run_shared_live`)."""
+    from reid.engine.worker import run_job
+
+    if not isinstance(group, list):
+        run_job(group, emit, stop, embedder=embedder)
+        return
+    from reid.errors import ReidError
+    from reid.live.shared import run_shared_live
+    from reid.outputs import OutputFolder
+
+    try:
+        OutputFolder.attach(group[0].out_dir)
+        run_shared_live(group, emit, stop, embedder)
+    except ReidError as exc:
+        for job in group:
+            emit(CameraFailed(job.camera, type(exc).__name__, exc.message, exc.hint))
 
 
 def _shut_down(procs: list[Any], stop_flag: Any, grace: float) -> None:
@@ -161,13 +188,12 @@ def _worker_main(job_queue: Any, messages: Any, stop_flag: Any, parent: int) -> 
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from reid.engine.worker import run_job
-
     while not stop_flag.is_set():
-        job = job_queue.get()
-        if job is None:
+        group = job_queue.get()
+        if group is None:
             break
-        messages.put(_Started(job.camera, os.getpid()))
-        run_job(job, messages.put, stop_flag)
+        for job in group if isinstance(group, list) else [group]:
+            messages.put(_Started(job.camera, os.getpid()))
+        _run_group(group, messages.put, stop_flag)
     messages.close()
     messages.join_thread()

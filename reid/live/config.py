@@ -23,6 +23,9 @@ class EngineConfig(ConfigModel):
     num_cpus_per_camera: float = Field(1.0, gt=0, description="Ray: CPUs reserved for each camera worker")
     num_gpus_per_camera: float = Field(0.0, ge=0, description="Ray: GPUs (or a fraction) for each camera worker")
     max_retries: int = Field(3, ge=0, description="Ray: how often a camera whose worker died is started again")
+    shared: Literal["auto", "on", "off"] = Field(
+        "auto", description="live cameras in one worker with batched detector and embedder calls (auto: on a "
+        "GPU; off: one process per camera)")
 
 
 class LiveConfig(ConfigModel):

@@ -285,8 +285,8 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
     driver = _Driver(options, config, hooks)
     jobs = driver.prepare()
     stop = hooks.stop or threading.Event()
-    engine = hooks.engine or (build_engine("local", workers=len(jobs)) if config.engine.name == "local" else
-                              build_engine("ray", config=config.engine))
+    engine = hooks.engine or (build_engine("local", workers=len(jobs), shared=_shared(config))
+                              if config.engine.name == "local" else build_engine("ray", config=config.engine))
     previous = _on_sigusr1(driver)
     interrupted = False
     try:
@@ -299,6 +299,15 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
         _restore_sigusr1(previous)
         result = driver.close(interrupted)
     return result
+
+
+def _shared(config: LiveConfig) -> bool:
+    """Whether the cameras share one worker (batched calls): on a GPU, unless switched off."""
+    if config.engine.shared != "auto":
+        return config.engine.shared == "on"
+    from reid.device import resolve_device
+
+    return resolve_device(config.track.device).startswith("cuda")
 
 
 def _on_sigusr1(driver: _Driver) -> Any:

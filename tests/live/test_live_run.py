@@ -135,3 +135,32 @@ def test_a_sources_file_that_cannot_run_is_refused_before_anything_starts(tmp_pa
     path.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_sources(path)
+
+
+@pytest.mark.parametrize("detector", ["motion", "yolo"])
+def test_cameras_sharing_one_worker_give_every_camera_its_events_and_summary(
+        live_scene: Path, embedder, tmp_path: Path, detector: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU layout (one worker, batched detector calls across cameras), run here on the CPU."""
+    from reid.video import detectors
+
+    sources = write_sources(tmp_path / "sources.yaml", {c: str(live_scene / f"{c}.mp4") for c in ("cam1", "cam2")})
+    track = {"detector": detector, "device": "cpu"}
+    if detector == "yolo":
+        track.update(det_weights="yolo11n.yaml", conf=0.01, classes=[])  # random weights: any box will do
+    cfg = LiveConfig.model_validate({"track": track, "file_speed": 4.0})
+    batches: list[int] = []
+    original = detectors.YoloDetector.detect
+
+    def counting(self, frames):
+        batches.append(len(frames))
+        return original(self, frames)
+
+    monkeypatch.setattr(detectors.YoloDetector, "detect", counting)
+    hooks = LiveHooks(engine=LocalEngine(in_process=True, embedder=embedder, shared=True), embedder=embedder)
+    result = run_live(LiveOptions(sources, tmp_path / "out"), cfg, hooks)
+    assert set(result.cameras) == {"cam1", "cam2"} and not result.failures
+    assert all(s.state == "complete" and s.frames > 0 for s in result.cameras.values())
+    if detector == "motion":
+        assert result.events > 0 and {e["camera"] for e in events(tmp_path / "out")} == {"cam1", "cam2"}
+    else:
+        assert max(batches) == 2  # one detector call served both cameras
