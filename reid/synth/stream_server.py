@@ -52,12 +52,13 @@ class MjpegServer:
     """
 
     def __init__(self, videos: dict[str, str | Path], speed: float = 1.0, port: int = 0,
-                 max_frames: int | None = None, clock: str = "start", quality: int = 85) -> None:
+                 max_frames: int | None = None, clock: str = "start", quality: int = 85, loop: bool = False) -> None:
         if clock not in ("start", "connect", "each"):
             raise ValueError(f"clock must be start, connect or each, not {clock!r}")
         self.speed = speed
         self.port = port
         self.clock = clock
+        self.loop = loop  # a camera that never ends: the video plays again and again, without a break
         self.channels = {name: _load(Path(path), max_frames, quality, speed) for name, path in videos.items()}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -155,11 +156,14 @@ def _handler(server: MjpegServer) -> type[BaseHTTPRequestHandler]:
             # sent the frames late rather than skipped, so that frame n of the stream is frame n of the file
             index = channel.current(time.monotonic())
             with contextlib.suppress(BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
-                while not server._stopping.is_set() and index is not None and index < len(channel.frames):
+                n = len(channel.frames)
+                if index is None and server.loop:
+                    index = int((time.monotonic() - channel.started) * channel.fps)
+                while not server._stopping.is_set() and index is not None and (server.loop or index < n):
                     delay = channel.started + index / channel.fps - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                    frame = channel.frames[index]
+                    frame = channel.frames[index % n]
                     index += 1
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                      f"Content-Length: {len(frame)}\r\n\r\n".encode())
