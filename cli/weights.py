@@ -7,19 +7,27 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Import public re-ID weights and list the weights on this machine.", no_args_is_help=True)
-import_app = typer.Typer(help="Convert another program's checkpoint into a reid checkpoint.", no_args_is_help=True)
+app = typer.Typer(
+    help="Import public re-ID weights and list the weights on this machine.", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Convert another program's checkpoint into a reid checkpoint.", no_args_is_help=True
+)
 app.add_typer(import_app, name="import")
 
 
 @import_app.command(name="fastreid")
 def fastreid(
     source: Annotated[Path, typer.Argument(help="fast-reid checkpoint (.pth), e.g. veri_sbs_R50-ibn.pth.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="reid checkpoint to write (.pt).")] = Path("model.pt"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="reid checkpoint to write (.pt).")] = Path(
+        "model.pt"
+    ),
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="The fast-reid YAML it was trained with (optional; _BASE_ files beside it)."
+            "--config",
+            "-c",
+            help="The fast-reid YAML it was trained with (optional; _BASE_ files beside it).",
         ),
     ] = None,
     pooling: Annotated[
@@ -29,7 +37,9 @@ def fastreid(
             help="auto (from the file or --config), gem (fixed p = 3, fast-reid's GeneralizedMeanPooling) or avg.",
         ),
     ] = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing reid checkpoint at --out.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing reid checkpoint at --out.")
+    ] = False,
 ) -> None:
     """Convert a fast-reid checkpoint (ResNet-50/101, IBN-a, non-local, GeM, BNNeck) into a reid checkpoint.
 
@@ -52,7 +62,9 @@ def fastreid(
     ignored = ", ".join(sorted(result.ignored)) or "none"
     console.print(f"  keys: {result.used} used, {len(result.ignored)} ignored ({ignored})", highlight=False)
     try:
-        record_checkpoint(result.out, "imported", f"fast-reid {source.name} (sha256 {result.source_sha256[:12]})")
+        record_checkpoint(
+            result.out, "imported", f"fast-reid {source.name} (sha256 {result.source_sha256[:12]})"
+        )
     except ReidError as exc:
         console.print(f"[yellow]not added to the weights list {catalog_path()}: {exc}[/]", highlight=False)
 
@@ -85,13 +97,16 @@ def list_(
         console.print(
             f"no weights recorded in {catalog_path()} yet: 'reid weights import fastreid FILE' or 'reid train' adds them",
             highlight=False,
+            soft_wrap=True,
         )
         return
-    table = Table(title=f"weights on this machine ({catalog_path()})", header_style="bold")
-    for column in ("checkpoint", "kind", "architecture", "input", "dim", "origin", "recorded"):
+    table = Table(title=f"weights on this machine ({escape(str(catalog_path()))})", header_style="bold")
+    for column in ("checkpoint", "architecture", "input", "dim", "origin", "recorded"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        where = escape(e.path) if e.exists else f"{escape(e.path)} [red](missing)[/]"
+        path = Path(e.path)
+        state = "" if e.exists else " [red](missing)[/]"
+        where = f"[bold]{escape(path.name)}[/]{state}\n[dim]{escape(str(path.parent))}[/]"
         h, w = e.input_size
-        table.add_row(where, e.kind, e.architecture, f"{h}x{w}", str(e.dim), escape(e.origin), e.recorded)
+        table.add_row(where, e.architecture, f"{h}x{w}", str(e.dim), escape(e.origin), e.recorded[:10])
     console.print(table)

@@ -25,7 +25,7 @@ class Published:
 
 
 PNP_PAPER = "PNP paper (Li et al., AAAI 2022)"
-FASTREID_ZOO = "fast-reid model zoo (MODEL_ZOO.md)"
+FASTREID_ZOO = "fast-reid model zoo"
 
 # (protocol, split) -> what was published.
 PUBLISHED_VEHICLEID: dict[tuple[str, str], Published] = {
@@ -39,7 +39,9 @@ PUBLISHED_VEHICLEID: dict[tuple[str, str], Published] = {
 VEHICLEID_SPLITS = ("small", "medium", "large")
 
 
-def published_vehicleid(split: str, protocols: list[str] | tuple[str, ...]) -> dict[tuple[str, str], tuple[float, str]]:
+def published_vehicleid(
+    split: str, protocols: list[str] | tuple[str, ...]
+) -> dict[tuple[str, str], tuple[float, str]]:
     """``(protocol, metric) -> (value, source label)`` for the protocols that ran on ``split``."""
     out: dict[tuple[str, str], tuple[float, str]] = {}
     for protocol in protocols:

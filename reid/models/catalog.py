@@ -117,7 +117,9 @@ def embedding_size(ckpt: dict[str, Any]) -> int:
     return int(model_from_checkpoint(ckpt).embedding_dim)
 
 
-def record_checkpoint(path: str | Path, kind: str, origin: str, ckpt: dict[str, Any] | None = None) -> WeightsEntry:
+def record_checkpoint(
+    path: str | Path, kind: str, origin: str, ckpt: dict[str, Any] | None = None
+) -> WeightsEntry:
     """Add (or replace) the entry of the checkpoint at ``path``; ``ckpt`` saves reading it again."""
     from reid.io import atomic_write_json
     from reid.models.checkpoint import checkpoint_identity, checkpoint_model_config, load_checkpoint

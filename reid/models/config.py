@@ -84,6 +84,9 @@ class ModelConfig(ConfigModel):
         from reid.models.ibn_resnet import IBN_RESNETS
 
         if self.arch in IBN_RESNETS:
+            for stage, (count, blocks) in enumerate(zip(self.non_local, IBN_RESNETS[self.arch], strict=True)):
+                if not 0 <= count <= blocks:
+                    raise ValueError(f"non_local[{stage}] = {count}: stage {stage + 1} of {self.arch} has {blocks} blocks")
             return self
         asked = [
             name

@@ -129,7 +129,9 @@ def _check_out(source: Path, out: Path, overwrite: bool) -> None:
         raise OutputError(f"--out {out} is the input file", "write the reid checkpoint to another file")
     if out.exists():
         if not overwrite:
-            raise OutputError(f"{out} already exists", "pass --overwrite to replace it, or choose another --out")
+            raise OutputError(
+                f"{out} already exists", "pass --overwrite to replace it, or choose another --out"
+            )
         try:
             load_checkpoint(out, flag="--out")
         except WeightsError as exc:
@@ -158,11 +160,17 @@ def read_fastreid_state(path: str | Path) -> dict[str, Any]:
     if isinstance(data, dict) and data.get("format") == FORMAT:
         raise WeightsError(f"{path} is already a reid checkpoint", "use it directly with --weights")
     if not isinstance(data, Mapping) or "model" not in data:
-        what = f"a dict with keys {_examples(list(data))}" if isinstance(data, Mapping) else type(data).__name__
-        raise WeightsError(f"{path} is not a fast-reid checkpoint: it has no 'model' entry (it holds {what})", hint)
+        what = (
+            f"a dict with keys {_examples(list(data))}" if isinstance(data, Mapping) else type(data).__name__
+        )
+        raise WeightsError(
+            f"{path} is not a fast-reid checkpoint: it has no 'model' entry (it holds {what})", hint
+        )
     model = data["model"]
     if not isinstance(model, Mapping) or not model:
-        raise WeightsError(f"{path} is not a fast-reid checkpoint: its 'model' entry is not a state dict", hint)
+        raise WeightsError(
+            f"{path} is not a fast-reid checkpoint: its 'model' entry is not a state dict", hint
+        )
     state: dict[str, Any] = {}
     for key, value in model.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
@@ -276,7 +284,11 @@ def convert_state(state: Mapping[str, Any], settings: Mapping[str, Any], pooling
 
 
 def _fill(
-    ours: Mapping[str, Any], mapping: Mapping[str, str], state: Mapping[str, Any], expected: set[str], gem_p: float
+    ours: Mapping[str, Any],
+    mapping: Mapping[str, str],
+    state: Mapping[str, Any],
+    expected: set[str],
+    gem_p: float,
 ) -> tuple[dict[str, Any], set[str]]:
     """Copy each of our tensors from its fast-reid key; a missing, extra or misshapen key is an error."""
     import torch
@@ -318,7 +330,9 @@ def _check_meta_arch(keys: set[str], settings: Mapping[str, Any]) -> None:
     head = settings.get("MODEL.HEADS.NAME", "EmbeddingHead")
     if head not in ("EmbeddingHead", "BNneckHead"):
         raise _unsupported(f"MODEL.HEADS.NAME is {head}", [k for k in keys if k.startswith("heads.")])
-    outside = sorted(k for k in keys if not k.startswith(("backbone.", "heads.")) and k not in ("pixel_mean", "pixel_std"))
+    outside = sorted(
+        k for k in keys if not k.startswith(("backbone.", "heads.")) and k not in ("pixel_mean", "pixel_std")
+    )
     if not any(k.startswith("backbone.") for k in keys) or not any(k.startswith("heads.") for k in keys):
         raise WeightsError(
             f"not a fast-reid Baseline network: its 'model' state has no backbone.* and heads.* keys "
@@ -334,7 +348,9 @@ def _check_meta_arch(keys: set[str], settings: Mapping[str, Any]) -> None:
     if norm not in NORMS:
         raise _unsupported(f"MODEL.BACKBONE.NORM is {norm}", ["backbone.bn1.weight"])
     if settings.get("MODEL.BACKBONE.WITH_SE", False) or any(".se." in k for k in keys):
-        raise _unsupported("squeeze-excitation blocks", [k for k in keys if ".se." in k] or ["MODEL.BACKBONE.WITH_SE"])
+        raise _unsupported(
+            "squeeze-excitation blocks", [k for k in keys if ".se." in k] or ["MODEL.BACKBONE.WITH_SE"]
+        )
 
 
 def _resnet_depth(keys: set[str], settings: Mapping[str, Any]) -> tuple[str, tuple[int, int, int, int]]:
@@ -344,7 +360,9 @@ def _resnet_depth(keys: set[str], settings: Mapping[str, Any]) -> tuple[str, tup
     if "backbone.conv1.weight" not in keys or not any(k.startswith("backbone.layer4.") for k in keys):
         raise _unsupported("the backbone is not a ResNet", backbone)
     if "backbone.layer1.0.conv3.weight" not in keys:
-        raise _unsupported("a basic-block ResNet (18/34 layers)", [k for k in backbone if k.startswith("backbone.layer1.0.")])
+        raise _unsupported(
+            "a basic-block ResNet (18/34 layers)", [k for k in backbone if k.startswith("backbone.layer1.0.")]
+        )
     counts = []
     for stage in range(1, 5):
         found = {int(m.group(1)) for k in keys if (m := re.match(rf"backbone\.layer{stage}\.(\d+)\.", k))}
@@ -352,25 +370,35 @@ def _resnet_depth(keys: set[str], settings: Mapping[str, Any]) -> tuple[str, tup
     blocks = (counts[0], counts[1], counts[2], counts[3])
     arch = next((name for name, layout in IBN_RESNETS.items() if layout == blocks), None)
     if arch is None:
-        raise _unsupported(f"a ResNet with {blocks} blocks per stage", [f"backbone.layer3.{blocks[2] - 1}.conv1.weight"])
+        raise _unsupported(
+            f"a ResNet with {blocks} blocks per stage", [f"backbone.layer3.{blocks[2] - 1}.conv1.weight"]
+        )
     depth = settings.get("MODEL.BACKBONE.DEPTH")
     if depth is not None and DEPTHS.get(str(depth)) != arch:
-        raise ConfigError(f"the fast-reid config says MODEL.BACKBONE.DEPTH {depth}, the file holds {arch}", "check --config")
+        raise ConfigError(
+            f"the fast-reid config says MODEL.BACKBONE.DEPTH {depth}, the file holds {arch}", "check --config"
+        )
     return arch, blocks
 
 
 def _agree(settings: Mapping[str, Any], key: str, found: bool, what: str, example: str) -> None:
     if key in settings and bool(settings[key]) != found:
         has = f"has {what} ({example})" if found else f"has no {what} ({example})"
-        raise ConfigError(f"the fast-reid config says {key}: {settings[key]}, but the file {has}", "check --config")
+        raise ConfigError(
+            f"the fast-reid config says {key}: {settings[key]}, but the file {has}", "check --config"
+        )
 
 
-def _non_local(state: Mapping[str, Any], blocks: tuple[int, ...]) -> tuple[tuple[int, int, int, int], int | None]:
+def _non_local(
+    state: Mapping[str, Any], blocks: tuple[int, ...]
+) -> tuple[tuple[int, int, int, int], int | None]:
     counts, widths = [], set()
     for stage in range(1, 5):
         found = {int(m.group(1)) for k in state if (m := re.match(rf"backbone\.NL_{stage}\.(\d+)\.", k))}
         if found and found != set(range(len(found))):
-            raise _unsupported(f"non-local blocks of stage {stage} numbered {sorted(found)}", [f"backbone.NL_{stage}.*"])
+            raise _unsupported(
+                f"non-local blocks of stage {stage} numbered {sorted(found)}", [f"backbone.NL_{stage}.*"]
+            )
         if len(found) > blocks[stage - 1]:
             raise _unsupported(f"{len(found)} non-local blocks in stage {stage}", [f"backbone.NL_{stage}.*"])
         counts.append(len(found))
@@ -380,7 +408,9 @@ def _non_local(state: Mapping[str, Any], blocks: tuple[int, ...]) -> tuple[tuple
                 raise WeightsError(f"the fast-reid file lacks backbone.NL_{stage}.{i}.g.weight")
             widths.add(int(g.shape[0]))
     if len(widths) > 1:
-        raise _unsupported(f"non-local blocks of different widths {sorted(widths)}", ["backbone.NL_*.g.weight"])
+        raise _unsupported(
+            f"non-local blocks of different widths {sorted(widths)}", ["backbone.NL_*.g.weight"]
+        )
     return (counts[0], counts[1], counts[2], counts[3]), (widths.pop() if widths else None)
 
 
@@ -431,7 +461,9 @@ def _pooling(
     choice = from_yaml[0] if from_yaml is not None else None
     if flag != "auto":
         if choice is not None and choice != flag:
-            raise ConfigError(f"--pooling {flag} disagrees with the config's POOL_LAYER {layer}", "drop one of them")
+            raise ConfigError(
+                f"--pooling {flag} disagrees with the config's POOL_LAYER {layer}", "drop one of them"
+            )
         choice = flag
     if choice is None:
         raise ConfigError(
@@ -440,9 +472,7 @@ def _pooling(
             "with the fast-reid YAML it was trained with",
         )
     where = f"the config's POOL_LAYER {layer}" if from_yaml is not None else f"--pooling {flag}"
-    notes.append(
-        f"pooling: {'GeM with fixed p = 3' if choice == 'gem' else 'average'} (from {where})"
-    )
+    notes.append(f"pooling: {'GeM with fixed p = 3' if choice == 'gem' else 'average'} (from {where})")
     return choice, False, FASTREID_GEM_P
 
 
@@ -452,7 +482,9 @@ def _preprocessing(
     """Input size, mean and std (0-1 scale): the file's buffers, else the YAML, else ImageNet at 256x256."""
     size = settings.get("INPUT.SIZE_TEST", [256, 256])
     if not isinstance(size, (list, tuple)) or len(size) != 2 or min(int(v) for v in size) < 16:
-        raise _unsupported(f"INPUT.SIZE_TEST {size} (reid resizes to a fixed height and width)", ["INPUT.SIZE_TEST"])
+        raise _unsupported(
+            f"INPUT.SIZE_TEST {size} (reid resizes to a fixed height and width)", ["INPUT.SIZE_TEST"]
+        )
     if settings.get("INPUT.CROP.ENABLED", False):
         raise _unsupported("a centre crop at test time (INPUT.CROP.ENABLED)", ["INPUT.CROP.SIZE"])
     stats = []
@@ -468,7 +500,9 @@ def _preprocessing(
         else:
             values, source = [v * 255.0 for v in default], "ImageNet (fast-reid's default)"
         if len(values) != 3 or (name == "std" and min(values) <= 0):
-            raise WeightsError(f"{source} is not three {'positive ' if name == 'std' else ''}values: {values}")
+            raise WeightsError(
+                f"{source} is not three {'positive ' if name == 'std' else ''}values: {values}"
+            )
         stats.append(tuple(v / 255.0 for v in values))
         notes.append(f"{name} (0-255): {', '.join(f'{v:g}' for v in values)} from {source}")
     h, w = int(size[0]), int(size[1])

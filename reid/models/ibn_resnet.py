@@ -52,7 +52,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, ibn: bool, stride: int, downsample: nn.Module | None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, ibn: bool, stride: int, downsample: nn.Module | None
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
         self.bn1: nn.Module = IBN(planes) if ibn else nn.BatchNorm2d(planes)

@@ -57,7 +57,9 @@ def is_checkpoint_source(source: str) -> bool:
             f"{FLAG} {path} {state}",
             "use imagenet, none, a torchvision .pth file, or a reid checkpoint (reid weights import fastreid)",
         )
-    peek = safe_torch_load(path, FLAG, what="weights file", hint="use a file written by reid or torchvision", mmap=True)
+    peek = safe_torch_load(
+        path, FLAG, what="weights file", hint="use a file written by reid or torchvision", mmap=True
+    )
     return isinstance(peek, dict) and peek.get("format") == FORMAT
 
 

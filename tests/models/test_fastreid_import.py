@@ -15,8 +15,6 @@ from reid.errors import ConfigError, OutputError, WeightsError
 from reid.models.checkpoint import load_checkpoint, model_from_checkpoint
 from reid.models.fastreid_import import import_fastreid
 
-from .conftest import FASTREID_SBS
-
 
 def _same_embeddings(imported, reference) -> float:
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))
@@ -31,7 +29,7 @@ PIXEL_STD = (60.0, 55.0, 50.0)
 @pytest.fixture(scope="module")
 def sbs_import(fastreid_like, tmp_path_factory):
     """One SBS-like file (learned GeM p, non-local blocks, pixel_mean/std buffers) imported once per module."""
-    state, reference = fastreid_like(**FASTREID_SBS)
+    state, reference = fastreid_like()
     state["pixel_mean"] = torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1)
     state["pixel_std"] = torch.tensor(PIXEL_STD).view(1, 3, 1, 1)
     folder = tmp_path_factory.mktemp("sbs")
@@ -44,7 +42,12 @@ def sbs_import(fastreid_like, tmp_path_factory):
 def test_sbs_file_imports_to_the_same_network(sbs_import) -> None:
     _, reference, result = sbs_import
     cfg = result.model_config
-    assert (cfg.arch, cfg.ibn, tuple(cfg.non_local), cfg.non_local_channels) == ("fastreid_resnet50", True, (0, 2, 3, 0), 1)
+    assert (cfg.arch, cfg.ibn, tuple(cfg.non_local), cfg.non_local_channels) == (
+        "fastreid_resnet50",
+        True,
+        (0, 2, 3, 0),
+        1,
+    )
     assert cfg.pooling == "gem" and cfg.gem_learn_p and cfg.gem_p == pytest.approx(3.4)
     assert cfg.embedding_dim is None and cfg.bnneck and cfg.interpolation == "bicubic"
     assert tuple(cfg.input_size) == (32, 32) and cfg.last_stride == 1
@@ -75,20 +78,22 @@ def _with_pooling(reference, pool):
 def test_legacy_classifier_and_dataparallel_prefix(fastreid_like, save_fastreid, tmp_path) -> None:
     from reid.models.pooling import AvgPool
 
-    state, reference = fastreid_like(**FASTREID_SBS)
+    state, reference = fastreid_like()
     del state["heads.pool_layer.p"]  # average pooling stores nothing
     state["heads.classifier.weight"] = state.pop("heads.weight")
     state = {f"module.{k}": v for k, v in state.items()}
     result = import_fastreid(save_fastreid(state, optimizer={"lr": 0.1}), tmp_path / "m.pt", pooling="avg")
     assert list(result.ignored) == ["heads.classifier.weight"]
     assert result.model_config.pooling == "avg"
-    assert _same_embeddings(model_from_checkpoint(tmp_path / "m.pt"), _with_pooling(reference, AvgPool())) < 1e-6
+    assert (
+        _same_embeddings(model_from_checkpoint(tmp_path / "m.pt"), _with_pooling(reference, AvgPool())) < 1e-6
+    )
 
 
 def test_fixed_gem_needs_to_be_named(fastreid_like, save_fastreid, tmp_path) -> None:
     from reid.models.pooling import GeM
 
-    state, reference = fastreid_like(**FASTREID_SBS)
+    state, reference = fastreid_like()
     learned = save_fastreid(state, "sbs.pth")
     del state["heads.pool_layer.p"]  # fast-reid's GeneralizedMeanPooling: p = 3, not stored
     path = save_fastreid(state)
@@ -105,7 +110,7 @@ def test_fixed_gem_needs_to_be_named(fastreid_like, save_fastreid, tmp_path) -> 
 
 
 def test_fastreid_yaml_with_base_sets_what_keys_cannot(fastreid_like, save_fastreid, tmp_path) -> None:
-    state, _ = fastreid_like(**FASTREID_SBS)
+    state, _ = fastreid_like()
     del state["heads.pool_layer.p"]
     configs = tmp_path / "configs"
     (configs / "VehicleID").mkdir(parents=True)
@@ -133,7 +138,7 @@ def test_fastreid_yaml_with_base_sets_what_keys_cannot(fastreid_like, save_fastr
 
 
 def test_missing_key_is_named(fastreid_like, save_fastreid, tmp_path) -> None:
-    state, _ = fastreid_like(**FASTREID_SBS)
+    state, _ = fastreid_like()
     del state["backbone.layer3.2.bn2.running_var"]
     with pytest.raises(WeightsError, match=r"lacks 1 keys.*backbone\.layer3\.2\.bn2\.running_var"):
         import_fastreid(save_fastreid(state), tmp_path / "m.pt")
@@ -150,8 +155,10 @@ def test_missing_key_is_named(fastreid_like, save_fastreid, tmp_path) -> None:
         ({"backbone.extra.weight": torch.zeros(3)}, r"no place for.*backbone\.extra\.weight"),
     ],
 )
-def test_unsupported_architecture_names_the_keys(fastreid_like, save_fastreid, tmp_path, extra, match) -> None:
-    state, _ = fastreid_like(**FASTREID_SBS)
+def test_unsupported_architecture_names_the_keys(
+    fastreid_like, save_fastreid, tmp_path, extra, match
+) -> None:
+    state, _ = fastreid_like()
     state.update(extra)
     with pytest.raises(WeightsError, match=match):
         import_fastreid(save_fastreid(state), tmp_path / "m.pt")
@@ -160,7 +167,9 @@ def test_unsupported_architecture_names_the_keys(fastreid_like, save_fastreid, t
 def test_other_backbones_are_unsupported_with_keys(save_fastreid, tmp_path) -> None:
     basic = {"backbone.conv1.weight": torch.zeros(64, 3, 7, 7), "backbone.layer1.0.conv1.weight": torch.zeros(64, 64, 3, 3),
              "backbone.layer4.1.conv2.weight": torch.zeros(1), "heads.weight": torch.zeros(1)}  # fmt: skip
-    with pytest.raises(WeightsError, match=r"basic-block ResNet \(18/34 layers\).*backbone\.layer1\.0\.conv1"):
+    with pytest.raises(
+        WeightsError, match=r"basic-block ResNet \(18/34 layers\).*backbone\.layer1\.0\.conv1"
+    ):
         import_fastreid(save_fastreid(basic), tmp_path / "m.pt")
     osnet = {"backbone.conv1.conv.weight": torch.zeros(1), "heads.weight": torch.zeros(1)}
     with pytest.raises(WeightsError, match=r"not a ResNet.*backbone\.conv1\.conv\.weight"):
@@ -187,7 +196,7 @@ def test_not_a_fastreid_checkpoint(small_ckpt, tmp_path) -> None:
 
 
 def test_truncated_file_is_refused(fastreid_like, save_fastreid, tmp_path) -> None:
-    state, _ = fastreid_like(**FASTREID_SBS)
+    state, _ = fastreid_like()
     path = save_fastreid(state)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -217,7 +226,7 @@ def test_pickle_with_code_is_refused_never_run(tmp_path) -> None:
 
 
 def test_output_is_never_a_file_reid_did_not_write(fastreid_like, save_fastreid, tmp_path) -> None:
-    state, _ = fastreid_like(**FASTREID_SBS)
+    state, _ = fastreid_like()
     path = save_fastreid(state)
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
@@ -245,7 +254,10 @@ def test_imported_network_exports_to_onnx_and_runs_everywhere(sbs_import, tmp_pa
     info = export_onnx(result.out, tmp_path / "m.onnx", dynamic_batch=True)
     assert info["dim"] == 2048 and info["max_abs_diff"] < 1e-4
     rng = np.random.default_rng(0)
-    crops = [rng.integers(0, 255, (int(rng.integers(20, 60)), int(rng.integers(20, 60)), 3), dtype=np.uint8) for _ in range(5)]
+    crops = [
+        rng.integers(0, 255, (int(rng.integers(20, 60)), int(rng.integers(20, 60)), 3), dtype=np.uint8)
+        for _ in range(5)
+    ]
     torch_path = CropEmbedder.from_checkpoint(result.out, device="cpu", backend="torch")
     ort_path = CropEmbedder.from_checkpoint(result.out, device="cpu", backend="onnxruntime")
     assert torch_path.interpolation == "bicubic" and ort_path.backend == "onnxruntime"

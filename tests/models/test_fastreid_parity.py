@@ -22,8 +22,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .conftest import randomize_
-
 TOLERANCE = 1e-5
 
 
@@ -41,7 +39,7 @@ def _fastreid():
     return get_cfg, build_model
 
 
-def _reference(depth: str = "50x", ibn: bool = True, nl: bool = False, pool: str = "GeneralizedMeanPooling",
+def _reference(randomize_, depth: str = "50x", ibn: bool = True, nl: bool = False, pool: str = "GeneralizedMeanPooling",
                size: int = 64, yaml: Path | None = None, pixel: tuple | None = None):  # fmt: skip
     """A random fast-reid Baseline (eval mode) and its config."""
     get_cfg, build_model = _fastreid()
@@ -85,7 +83,9 @@ def _max_diff(reference, ours, size: int, n: int = 3) -> float:
     """Both networks on the same RGB images: fast-reid normalises inside, reid in its preprocessing module."""
     from reid.models.export import WithPreprocessing
 
-    images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    images = torch.randint(
+        0, 256, (n, size, size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     with torch.inference_mode():
         # fast-reid takes float (B, 3, H, W) on the 0-255 scale, and normalises it in place.
         expected = F.normalize(reference(images.permute(0, 3, 1, 2).float().contiguous()), dim=1)
@@ -96,18 +96,18 @@ def _max_diff(reference, ours, size: int, n: int = 3) -> float:
     return float((expected - got).abs().max())
 
 
-def test_bot_r50_ibn_matches_fastreid(tmp_path) -> None:
+def test_bot_r50_ibn_matches_fastreid(tmp_path, randomize) -> None:
     """fast-reid's VehicleID / VERI-Wild BoT: IBN-a, fixed-exponent GeM (nothing stored), BNNeck."""
-    reference, _ = _reference(ibn=True, pool="GeneralizedMeanPooling")
+    reference, _ = _reference(randomize, ibn=True, pool="GeneralizedMeanPooling")
     ours, result = _import(reference, tmp_path, pooling="gem")
     assert result.model_config.ibn and not result.model_config.gem_learn_p
     assert _max_diff(reference, ours, 64) <= TOLERANCE
 
 
-def test_sbs_r50_ibn_nonlocal_gem_matches_fastreid(tmp_path) -> None:
+def test_sbs_r50_ibn_nonlocal_gem_matches_fastreid(tmp_path, randomize) -> None:
     """fast-reid's VeRi SBS: IBN-a, non-local blocks (1-channel, as fast-reid builds them), learned GeM p."""
     pixel = ((110.0, 120.0, 100.0), (50.0, 60.0, 55.0))
-    reference, _ = _reference(ibn=True, nl=True, pool="GeneralizedMeanPoolingP", pixel=pixel)
+    reference, _ = _reference(randomize, ibn=True, nl=True, pool="GeneralizedMeanPoolingP", pixel=pixel)
     assert float(reference.heads.pool_layer.p.detach()) == pytest.approx(3.7)
     ours, result = _import(reference, tmp_path)
     cfg = result.model_config
@@ -125,19 +125,24 @@ def test_sbs_r50_ibn_nonlocal_gem_matches_fastreid(tmp_path) -> None:
     assert _max_diff(reference, model_from_checkpoint(buffered.out), 64) <= TOLERANCE
 
 
-def test_plain_r50_matches_fastreid(tmp_path) -> None:
+def test_plain_r50_matches_fastreid(tmp_path, randomize) -> None:
     """fast-reid's person BoT layout: plain ResNet-50 (ceil-mode stem pooling), average pooling, BNNeck."""
-    reference, _ = _reference(ibn=False, pool="GlobalAvgPool")
+    reference, _ = _reference(randomize, ibn=False, pool="GlobalAvgPool")
     ours, result = _import(reference, tmp_path, pooling="avg")
     assert not result.model_config.ibn and result.model_config.pooling == "avg"
     assert _max_diff(reference, ours, 64) <= TOLERANCE
 
 
 @pytest.mark.slow
-def test_r101_ibn_nonlocal_matches_fastreid(tmp_path) -> None:
-    reference, _ = _reference(depth="101x", ibn=True, nl=True, pool="GeneralizedMeanPoolingP")
+def test_r101_ibn_nonlocal_matches_fastreid(tmp_path, randomize) -> None:
+    reference, _ = _reference(randomize, depth="101x", ibn=True, nl=True, pool="GeneralizedMeanPoolingP")
     ours, result = _import(reference, tmp_path)
-    assert result.model_config.arch == "fastreid_resnet101" and tuple(result.model_config.non_local) == (0, 2, 9, 0)
+    assert result.model_config.arch == "fastreid_resnet101" and tuple(result.model_config.non_local) == (
+        0,
+        2,
+        9,
+        0,
+    )
     assert _max_diff(reference, ours, 64) <= TOLERANCE
 
 
@@ -186,7 +191,7 @@ def _fastreid_data_modules():
     return read_image, build_transforms
 
 
-def test_image_files_embed_like_fastreid_pipeline(tmp_path) -> None:
+def test_image_files_embed_like_fastreid_pipeline(tmp_path, randomize) -> None:
     """From image files to vectors: fast-reid's YAML (with _BASE_), reader and test transform vs reid's path."""
     import cv2
 
@@ -197,7 +202,7 @@ def test_image_files_embed_like_fastreid_pipeline(tmp_path) -> None:
     (tmp_path / "configs" / "Base-bagtricks.yml").write_text(BASE)
     yaml = tmp_path / "configs" / "VehicleID" / "bagtricks_R50-ibn.yml"
     yaml.write_text(VEHICLEID)
-    reference, cfg = _reference(yaml=yaml)
+    reference, cfg = _reference(randomize, yaml=yaml)
     assert cfg.MODEL.HEADS.POOL_LAYER == "GeneralizedMeanPooling" and cfg.MODEL.BACKBONE.WITH_IBN
     _, result = _import(reference, tmp_path, config=yaml)
     assert tuple(result.model_config.input_size) == (64, 64)
