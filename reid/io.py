@@ -106,9 +106,3 @@ def require_file(path: str | os.PathLike[str], what: str = "file", flag: str | N
             raise InputError(f"{what} {path} is a folder, expected a file", hint)
         raise InputError(f"{what} {path} does not exist", hint)
     return path
-
-
-def user_cache_dir() -> Path:
-    """reid's per-user cache: ``$REID_CACHE_DIR``, else ``~/.cache/reid`` (ONNX graphs, the weights list)."""
-    root = os.environ.get("REID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "reid")
-    return Path(root)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,10 +44,14 @@ class WeightsEntry:
         return Path(self.path).is_file()
 
 
+def user_cache_dir() -> Path:
+    """reid's per-user cache: ``$REID_CACHE_DIR``, else ``~/.cache/reid`` (ONNX graphs, the weights list)."""
+    root = os.environ.get("REID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "reid")
+    return Path(root)
+
+
 def catalog_path() -> Path:
     """Where the list lives: ``$REID_CACHE_DIR/weights.json`` (default ``~/.cache/reid/weights.json``)."""
-    from reid.io import user_cache_dir
-
     return user_cache_dir() / "weights.json"
 
 

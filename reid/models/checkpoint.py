@@ -68,45 +68,36 @@ def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path, flag: str = "--weights") -> dict[str, Any]:
     """Read and check a checkpoint file; anything that is not one of ours is a :class:`WeightsError`."""
-    path = Path(path).expanduser()
-    ckpt = safe_torch_load(path, flag, what="reid checkpoint", hint="only load files written by reid")
-    return validate_checkpoint(ckpt, str(path))
-
-
-def safe_torch_load(path: Path, flag: str, what: str, hint: str, mmap: bool = False) -> Any:
-    """``torch.load(weights_only=True)`` with one-line errors: missing, a folder, garbage or truncated, or code.
-
-    A pickle that names a class or function is refused by the safe loader before anything runs; the error
-    says so. ``mmap`` maps tensors instead of reading them (a cheap look at what a file holds).
-    """
     import pickle
 
     import torch
 
+    path = Path(path).expanduser()
     if not path.is_file():
-        state = "is a folder" if path.is_dir() else "does not exist"
-        raise WeightsError(f"checkpoint {path} {state}", f"check {flag}")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise WeightsError(f"checkpoint {path} {what}", f"check {flag}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter(
                 "ignore"
             )  # torch warns about pickle protocols of foreign files: we refuse those
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # A pickle naming a class or function (GLOBAL) is code a safe load refuses; anything else is garbage.
         if "global" not in str(exc).lower():
             raise WeightsError(
-                f"{path} is not a readable checkpoint (not a PyTorch file, or truncated)", f"check {flag}"
+                f"{path} is not a readable checkpoint (not a PyTorch file, or truncated)"
             ) from exc
+        # weights_only refuses any pickle that references code: a foreign or tampered file.
         raise WeightsError(
-            f"{path} is not a {what}: it holds objects that a safe load refuses to execute",
-            f"{hint}; check {flag}",
+            f"{path} is not a reid checkpoint: it holds objects that a safe load refuses to execute",
+            f"only load files written by 'reid train'; check {flag}",
         ) from exc
     except Exception as exc:
-        if mmap and "mmap" in str(exc).lower():  # an old (non-zip) torch file cannot be mapped: read it
-            return safe_torch_load(path, flag, what, hint, mmap=False)
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise WeightsError(f"{path} is not a readable checkpoint ({first})", f"check {flag}") from exc
+        raise WeightsError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from exc
+    return validate_checkpoint(ckpt, str(path))
 
 
 def validate_checkpoint(ckpt: Any, source: str = "checkpoint") -> dict[str, Any]:
@@ -189,3 +180,32 @@ def checkpoint_identity(path_or_ckpt: dict[str, Any] | str | Path) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()[:16]
+
+
+def safe_torch_load(path: Path, flag: str, what: str, hint: str, mmap: bool = False) -> Any:
+    """Any PyTorch file (another program's too) through ``torch.load(weights_only=True)``, errors in one line.
+
+    Used for files that are not reid checkpoints yet (a fast-reid checkpoint to import, a ``model.pretrained``
+    to look into): missing, a folder, garbage or truncated, or a pickle that names code, which the safe loader
+    refuses before anything runs. ``mmap`` maps tensors instead of reading them (a cheap look inside).
+    """
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise WeightsError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}", f"check {flag}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a pickle naming a class or function: code, refused unrun
+            message = f"{path} is not a {what}: it holds objects that a safe load refuses to execute"
+            raise WeightsError(message, f"{hint}; check {flag}") from exc
+        cause = "not a PyTorch file, or truncated"
+    except Exception as exc:
+        if mmap and "mmap" in str(exc).lower():  # an old (non-zip) torch file cannot be mapped: read it
+            return safe_torch_load(path, flag, what, hint, mmap=False)
+        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    raise WeightsError(f"{path} is not a readable checkpoint ({cause})", f"check {flag}")

@@ -37,7 +37,7 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 
 def onnx_cache_dir() -> Path:
     """Where exported inference graphs are cached (``$REID_CACHE_DIR/onnx`` or ``~/.cache/reid/onnx``)."""
-    from reid.io import user_cache_dir
+    from reid.models.catalog import user_cache_dir
 
     return user_cache_dir() / "onnx"
 
