@@ -18,7 +18,9 @@ app.add_typer(import_app, name="import")
 
 @import_app.command(name="fastreid")
 def fastreid(
-    source: Annotated[Path, typer.Argument(help="fast-reid checkpoint (.pth), e.g. veri_sbs_R50-ibn.pth.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="FILE", help="fast-reid checkpoint (.pth), e.g. veri_sbs_R50-ibn.pth.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="reid checkpoint to write (.pt).")] = Path(
         "model.pt"
     ),

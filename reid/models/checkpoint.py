@@ -207,5 +207,5 @@ def safe_torch_load(path: Path, flag: str, what: str, hint: str, mmap: bool = Fa
     except Exception as exc:
         if mmap and "mmap" in str(exc).lower():  # an old (non-zip) torch file cannot be mapped: read it
             return safe_torch_load(path, flag, what, hint, mmap=False)
-        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        cause = f"not a PyTorch file, or truncated: {type(exc).__name__}: {exc}".splitlines()[0]
     raise WeightsError(f"{path} is not a readable checkpoint ({cause})", f"check {flag}")
