@@ -84,6 +84,7 @@ def embed(
         "input_size": list(embedder.input_size),
         "mean": list(embedder.mean),
         "std": list(embedder.std),
+        "interpolation": embedder.interpolation,
         "source": source,
         "backend": embedder.backend,
     }

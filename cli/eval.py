@@ -125,13 +125,15 @@ def _render(
     table.add_column("metric")
     table.add_column("ours (%)", justify="right")
     if published:
-        table.add_column("PNP paper, published (%)", justify="right")
+        table.add_column("published (%)", justify="right")
+        table.add_column("source")
     for name, metrics in result["protocols"].items():
         for key, value in metrics.items():
             if key.startswith("rank") or key in ("mAP", "mINP"):
                 row = [name, key, _fmt(value)]
                 if published:
-                    row.append(published.get((name, key), ""))
+                    number, source = published.get((name, key), (None, ""))
+                    row += [f"{number:.1f}" if number is not None else "", source]
                 table.add_row(*row)
     console.print(table)
     for name, metrics in result["protocols"].items():
@@ -210,7 +212,8 @@ def vehicleid(
     publish; the gallery protocol (one random image per identity as gallery, mean ± std over draws) gives
     the numbers most re-ID codebases publish. See docs/protocols.md.
     """
-    from reid.evaluation.runner import PUBLISHED_PNP_VEHICLEID, evaluate_vehicleid
+    from reid.evaluation.published import published_vehicleid
+    from reid.evaluation.runner import evaluate_vehicleid
 
     from .common import progress, progress_callback
 
@@ -226,11 +229,7 @@ def vehicleid(
             root, split, weights, features, cfg.protocol, cfg.repeats, cfg.seed, _rerank(cfg), cfg.device,
             cfg.batch_size, cfg.num_workers, skip_missing, lambda d, t: progress_callback(bar, d, t),
         )  # fmt: skip
-    published = None
-    if split in PUBLISHED_PNP_VEHICLEID and "paper" in run.result["protocols"]:
-        r1, r5 = PUBLISHED_PNP_VEHICLEID[split]
-        published = {("paper", "rank1"): f"{r1:.1f}", ("paper", "rank5"): f"{r5:.1f}"}
-    _render(run, json_out, visualize, vis_dir, published)
+    _render(run, json_out, visualize, vis_dir, published_vehicleid(split, list(run.result["protocols"])))
 
 
 @app.command("veri")

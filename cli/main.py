@@ -16,6 +16,7 @@ import typer
 
 from . import demo, doctor, embed, eval_mot, eval_mtmc, export, gallery, live, synth, track, train
 from . import eval as eval_cmd
+from . import weights as weights_cmd
 from .common import print_error, state
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ eval_cmd.app.command(name="mtmc")(eval_mtmc.mtmc)
 app.command(name="train")(train.train)
 app.command(name="embed")(embed.embed)
 app.add_typer(export.app, name="export")
+app.add_typer(weights_cmd.app, name="weights")
 
 
 def run() -> None:

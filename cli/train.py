@@ -71,6 +71,7 @@ def train(
 
     if devices > 1:
         _launch_ddp(cfg, devices, out, resume, overwrite)
+        _record_trained(out, cfg)
         return
 
     from reid.train.loop import train as run_training
@@ -99,6 +100,25 @@ def train(
     if result.nonfinite_steps:
         console.print(f"[yellow]{result.nonfinite_steps} steps were skipped for a non-finite loss[/]")
     console.print(f"checkpoints: {result.best_path} (best), {result.last_path} (last)")
+    _record_trained(out, cfg)
+
+
+def _record_trained(out: Path, cfg) -> None:  # type: ignore[no-untyped-def]
+    """Add the run's best.pt to the weights list of this machine (``reid weights list``); never fails the run."""
+    from reid.errors import ReidError
+    from reid.models.catalog import record_checkpoint
+
+    from .common import console
+
+    best = out / "best.pt"
+    if not best.is_file():
+        return
+    start = cfg.model.pretrained if cfg.model.pretrained != "none" else "random weights"
+    origin = f"reid train on {cfg.data.kind} {cfg.data.root or ''}".rstrip() + f", from {start}"
+    try:
+        record_checkpoint(best, "trained", origin)
+    except ReidError as exc:
+        console.print(f"[yellow]{best} not added to the weights list: {exc}[/]", highlight=False)
 
 
 def _launch_ddp(cfg, devices: int, out: Path, resume: bool, overwrite: bool) -> None:  # type: ignore[no-untyped-def]

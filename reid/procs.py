@@ -75,6 +75,16 @@ def _expected_parent() -> int:
 _watchdog_started = False
 
 
+def _forget_watchdog() -> None:
+    """In a forked child the parent's watchdog thread does not exist: let the child start its own."""
+    global _watchdog_started
+    _watchdog_started = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watchdog)
+
+
 def _start_watchdog(expected: int) -> None:
     """A daemon thread that exits the process when the parent changes.
 

@@ -1,8 +1,10 @@
 """Image decoding and the train/eval transforms of the embedding network.
 
 Every path into the network (training, ``reid embed``, crops from the video pipeline, ONNX) uses the same
-eval preprocessing: OpenCV decode (BGR) -> bilinear resize to ``input_size`` -> RGB uint8, with the float
-normalisation done on the device (or inside the ONNX graph). Keeping the bytes uint8 until the device makes
+eval preprocessing: OpenCV decode (BGR) -> resize to ``input_size`` -> RGB uint8, with the float
+normalisation done on the device (or inside the ONNX graph). The resize filter is the network's own
+(``ModelConfig.interpolation``): bilinear for networks trained here, bicubic through PIL for fast-reid's,
+which is exactly what fast-reid's test transform does (``T.Resize(size, interpolation=3)`` on a PIL image). Keeping the bytes uint8 until the device makes
 host-to-device copies four times smaller and lets DataLoader workers do the decoding.
 
 Training augmentations are those that keep a vehicle a vehicle: a modest random resized crop (most of the
@@ -35,8 +37,12 @@ def read_image_bgr(path: str) -> np.ndarray | None:
     return image
 
 
-def resize_to_rgb(image_bgr: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """Resize a BGR uint8 image to ``size`` = (h, w) bilinearly and return it as contiguous RGB uint8 (h, w, 3)."""
+def resize_to_rgb(image_bgr: np.ndarray, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
+    """Resize a BGR uint8 image to ``size`` = (h, w) and return it as contiguous RGB uint8 (h, w, 3).
+
+    ``interpolation`` is ``"bilinear"`` (OpenCV; area filter when shrinking by more than 2x) or ``"bicubic"``
+    (PIL's antialiased bicubic filter, the one fast-reid's networks were tested with).
+    """
     import cv2
 
     h, w = int(size[0]), int(size[1])
@@ -46,6 +52,15 @@ def resize_to_rgb(image_bgr: np.ndarray, size: Sequence[int]) -> np.ndarray:
         image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGRA2BGR)
     if image_bgr.dtype != np.uint8:
         image_bgr = np.clip(image_bgr, 0, 255).astype(np.uint8)
+    if interpolation == "bicubic":
+        from PIL import Image
+
+        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+        if rgb.shape[0] == h and rgb.shape[1] == w:
+            return rgb
+        return np.array(Image.fromarray(rgb).resize((w, h), Image.BICUBIC))
+    if interpolation != "bilinear":
+        raise ValueError(f"unknown interpolation {interpolation!r}")
     if image_bgr.shape[0] != h or image_bgr.shape[1] != w:
         # INTER_AREA when shrinking a lot avoids aliasing; bilinear otherwise (both are what cv2 users expect).
         shrink = image_bgr.shape[0] > 2 * h or image_bgr.shape[1] > 2 * w
@@ -60,19 +75,21 @@ def normalize_on_device(
 ) -> torch.Tensor:
     """uint8 (B, H, W, 3) RGB -> float (B, 3, H, W) normalised, in channels_last memory layout (a free permute)."""
     x = batch_nhwc.permute(0, 3, 1, 2).float()
-    m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
-    s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
+    # Scaled in float64 and rounded once, as in reid.models.export.WithPreprocessing (same inputs everywhere).
+    m = (torch.tensor(mean, dtype=torch.float64) * 255.0).to(x.device, x.dtype).view(1, 3, 1, 1)
+    s = (torch.tensor(std, dtype=torch.float64) * 255.0).to(x.device, x.dtype).view(1, 3, 1, 1)
     return (x - m) / s
 
 
 class EvalTransform:
     """Decoded BGR image -> resized RGB uint8 tensor (H, W, 3); normalisation happens later on the device."""
 
-    def __init__(self, input_size: Sequence[int]) -> None:
+    def __init__(self, input_size: Sequence[int], interpolation: str = "bilinear") -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.interpolation = interpolation
 
     def __call__(self, image_bgr: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(resize_to_rgb(image_bgr, self.input_size))
+        return torch.from_numpy(resize_to_rgb(image_bgr, self.input_size, self.interpolation))
 
 
 class TrainTransform:

@@ -17,6 +17,7 @@ import numpy as np
 
 from reid.errors import InputError
 from reid.evaluation.protocols import evaluate_test_list, veri_protocol
+from reid.evaluation.published import PUBLISHED_VEHICLEID
 from reid.evaluation.ranking import Csr, check_features, dot_similarity
 from reid.evaluation.rerank import RerankParams, reranked_similarity
 from reid.types import ImageRecord
@@ -26,9 +27,9 @@ ProgressFactory = Callable[[str, int | None], Progress]
 
 #: Published PNP-loss results on VehicleID (paper protocol), Recall@1 / Recall@5 in percent.
 PUBLISHED_PNP_VEHICLEID: dict[str, tuple[float, float]] = {
-    "small": (95.5, 97.8),
-    "medium": (94.2, 96.9),
-    "large": (93.2, 96.6),
+    split: (entry.values["rank1"], entry.values["rank5"])
+    for (protocol, split), entry in PUBLISHED_VEHICLEID.items()
+    if protocol == "paper"
 }
 
 VEHICLEID_PROTOCOLS: dict[str, tuple[str, ...]] = {

@@ -53,6 +53,44 @@ BACKBONES: dict[str, Callable[[], tuple[nn.Module, nn.Module, int]]] = {
 }
 
 
+def build_trunk(cfg, pretrained: str = "none") -> tuple[nn.Module, int]:  # type: ignore[no-untyped-def]
+    """The trunk a :class:`~reid.models.config.ModelConfig` describes: torchvision's, or fast-reid's ResNet layout.
+
+    ``pretrained`` is ``"none"``, ``"imagenet"`` or a torchvision ``.pth`` file, as for :func:`build_backbone`.
+    A fast-reid layout trunk without IBN takes torchvision's ResNet ImageNet weights (its parameter names are
+    the same); with IBN there are none in torchvision, and the error says where weights come from instead.
+    """
+    from reid.models.ibn_resnet import IBN_RESNETS, IMAGENET_TWIN, build_ibn_resnet
+
+    if cfg.arch not in IBN_RESNETS:
+        return build_backbone(cfg.arch, pretrained)
+    trunk, channels = build_ibn_resnet(
+        cfg.arch, cfg.ibn, cfg.last_stride, cfg.non_local, cfg.non_local_channels
+    )
+    source = (pretrained or "none").strip()
+    if source.lower() == "none":
+        return trunk, channels
+    if cfg.ibn:
+        raise WeightsError(
+            f"torchvision has no ImageNet weights for {cfg.arch} with IBN",
+            "set model.pretrained to a reid checkpoint (e.g. one from 'reid weights import fastreid') or none",
+        )
+    from reid.weights import load_imagenet_state_dict
+
+    twin = IMAGENET_TWIN[cfg.arch]
+    state = load_imagenet_state_dict(twin, None if source.lower() == "imagenet" else source)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = trunk.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith("NL_")]  # non-local blocks start fresh (as identities)
+    if bad or unexpected:
+        raise WeightsError(
+            f"weights for {cfg.arch} from {source} do not fit the network "
+            f"({len(bad)} missing, {len(unexpected)} unexpected keys, e.g. {(bad or list(unexpected))[0]})",
+            f"check model.pretrained: it must be a torchvision {twin} ImageNet state dict",
+        )
+    return trunk, channels
+
+
 def build_backbone(
     arch: str, pretrained: str = "none", flag: str = "model.pretrained"
 ) -> tuple[nn.Module, int]:

@@ -1,11 +1,16 @@
 """Checkpoints: one plain dict that rebuilds the network and its preprocessing, loaded without executing code.
 
-Layout (``FORMAT_VERSION`` 1)::
+Layout (``FORMAT_VERSION`` 2)::
 
-    {"format": "reid-embedder", "format_version": 1,
+    {"format": "reid-embedder", "format_version": 2,
      "model_config": {...ModelConfig...}, "input_size": [h, w], "mean": [..3], "std": [..3],
-     "state_dict": {name: tensor}, "meta": {...training metadata...},
+     "interpolation": "bilinear" | "bicubic",
+     "state_dict": {name: tensor}, "meta": {...training or import metadata, e.g. meta["origin"]...},
      "train_state": {...optional: optimiser, schedule, sampler, RNG, epoch — only in last.pt...}}
+
+Version 2 added ``interpolation`` and the model config fields of fast-reid's ResNet layout (IBN, non-local
+blocks, last stride, fixed GeM, no projection). Version 1 files are still read: their preprocessing is
+bilinear and their model configs validate with the new fields at their defaults.
 
 Everything in it is a dict, list, str, number or tensor, so ``torch.load(weights_only=True)`` reads it; a
 pickle that references any other object (a tampered or foreign file) is refused before anything runs.
@@ -23,7 +28,8 @@ from reid.errors import WeightsError
 from reid.models.config import ModelConfig
 
 FORMAT = "reid-embedder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def make_checkpoint(
@@ -42,6 +48,7 @@ def make_checkpoint(
         "input_size": list(cfg.input_size),
         "mean": list(cfg.mean),
         "std": list(cfg.std),
+        "interpolation": cfg.interpolation,
         "state_dict": state,
         "meta": dict(meta or {}),
     }
@@ -120,15 +127,24 @@ def validate_checkpoint(ckpt: Any, source: str = "checkpoint") -> dict[str, Any]
             "use best.pt or last.pt from a 'reid train' run folder",
         )
     version = ckpt.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise WeightsError(
-            f"{source} has checkpoint format version {version!r}; this reid reads version {FORMAT_VERSION}",
+            f"{source} has checkpoint format version {version!r}; this reid reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}",
             "use the reid release that wrote it, or retrain",
         )
     for key in ("model_config", "state_dict", "input_size", "mean", "std"):
         if key not in ckpt:
             raise WeightsError(f"{source} is incomplete: it has no {key!r} entry")
     return ckpt
+
+
+def checkpoint_interpolation(ckpt: dict[str, Any]) -> str:
+    """The resize filter a checkpoint's network expects (version 1 files: bilinear, all they knew)."""
+    value = ckpt.get("interpolation", "bilinear")
+    if value not in ("bilinear", "bicubic"):
+        raise WeightsError(f"checkpoint asks for an unknown resize filter {value!r}")
+    return str(value)
 
 
 def checkpoint_model_config(ckpt: dict[str, Any], source: str = "checkpoint") -> ModelConfig:
@@ -183,3 +199,32 @@ def checkpoint_identity(path_or_ckpt: dict[str, Any] | str | Path) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()[:16]
+
+
+def safe_torch_load(path: Path, flag: str, what: str, hint: str, mmap: bool = False) -> Any:
+    """Any PyTorch file (another program's too) through ``torch.load(weights_only=True)``, errors in one line.
+
+    Used for files that are not reid checkpoints yet (a fast-reid checkpoint to import, a ``model.pretrained``
+    to look into): missing, a folder, garbage or truncated, or a pickle that names code, which the safe loader
+    refuses before anything runs. ``mmap`` maps tensors instead of reading them (a cheap look inside).
+    """
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise WeightsError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}", f"check {flag}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a pickle naming a class or function: code, refused unrun
+            message = f"{path} is not a {what}: it holds objects that a safe load refuses to execute"
+            raise WeightsError(message, f"{hint}; check {flag}") from exc
+        cause = "not a PyTorch file, or truncated"
+    except Exception as exc:
+        if mmap and "mmap" in str(exc).lower():  # an old (non-zip) torch file cannot be mapped: read it
+            return safe_torch_load(path, flag, what, hint, mmap=False)
+        cause = f"not a PyTorch file, or truncated: {type(exc).__name__}: {exc}".splitlines()[0]
+    raise WeightsError(f"{path} is not a readable checkpoint ({cause})", f"check {flag}")

@@ -1,7 +1,9 @@
 """The embedding network: backbone -> pooling -> BNNeck -> linear -> L2 normalisation.
 
 The output is a unit vector per image, so that cosine similarity is a dot product, which is what the
-PNP ranking loss, the evaluation protocols and the faiss inner-product gallery all assume.
+PNP ranking loss, the evaluation protocols and the faiss inner-product gallery all assume. Without a linear
+layer (``embedding_dim: null``) the neck feature itself is the embedding, which is how fast-reid's networks
+embed (2048-d for a ResNet-50).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.models.backbones import build_backbone
+from reid.models.backbones import build_trunk
 from reid.models.config import ModelConfig
 from reid.models.pooling import POOLINGS, GeM
 
@@ -22,21 +24,23 @@ class Embedder(nn.Module):
         super().__init__()
         self.cfg = cfg
         pretrained = cfg.pretrained if load_pretrained else "none"
-        self.backbone, channels = build_backbone(cfg.arch, pretrained)
-        self.pool = GeM(cfg.gem_p) if cfg.pooling == "gem" else POOLINGS[cfg.pooling]()
+        self.backbone, channels = build_trunk(cfg, pretrained)
+        self.pool = GeM(cfg.gem_p, learn_p=cfg.gem_learn_p) if cfg.pooling == "gem" else POOLINGS[cfg.pooling]()
         # BNNeck (Luo et al. 2019): a BatchNorm on the pooled feature without a learnable shift, which puts
         # features on a comparable scale before the projection and eases metric learning.
         self.neck: nn.Module = nn.BatchNorm1d(channels) if cfg.bnneck else nn.Identity()
         if cfg.bnneck:
             self.neck.bias.requires_grad_(False)
-        self.fc = nn.Linear(channels, cfg.embedding_dim)
-        nn.init.kaiming_normal_(self.fc.weight, mode="fan_out")
-        nn.init.zeros_(self.fc.bias)
+        self.fc: nn.Module = nn.Identity()
+        if cfg.embedding_dim is not None:
+            self.fc = nn.Linear(channels, cfg.embedding_dim)
+            nn.init.kaiming_normal_(self.fc.weight, mode="fan_out")
+            nn.init.zeros_(self.fc.bias)
         self.feature_dim = channels
 
     @property
     def embedding_dim(self) -> int:
-        return self.cfg.embedding_dim
+        return self.cfg.embedding_dim if self.cfg.embedding_dim is not None else self.feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.pool(self.backbone(x))
@@ -59,7 +63,15 @@ class Embedder(nn.Module):
 
 
 def build_model(cfg: ModelConfig, load_pretrained: bool = True) -> Embedder:
-    """Build the embedding network of ``cfg`` (with ImageNet weights when ``cfg.pretrained`` asks and allowed)."""
+    """Build the embedding network of ``cfg`` with the weights ``cfg.pretrained`` names, when allowed.
+
+    ``cfg.pretrained`` may be ImageNet (torchvision), ``none``, or a reid checkpoint: then the network starts
+    from that checkpoint's backbone, pooling and neck (see :mod:`reid.models.pretrained`).
+    """
+    from reid.models.pretrained import is_checkpoint_source, start_from_checkpoint
+
+    if load_pretrained and is_checkpoint_source(cfg.pretrained):
+        return start_from_checkpoint(Embedder(cfg, load_pretrained=False), cfg.pretrained)
     return Embedder(cfg, load_pretrained=load_pretrained)
 
 

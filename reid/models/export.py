@@ -30,8 +30,10 @@ class WithPreprocessing(nn.Module):
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        # Scaled to 0-255 in float64, rounded to float32 once: the same constants as a network that stores
+        # them on the 0-255 scale (fast-reid's pixel_mean 123.675), so imported networks see the same input.
+        self.register_buffer("mean", (torch.tensor(mean, dtype=torch.float64) * 255.0).float().view(1, 3, 1, 1))
+        self.register_buffer("std", (torch.tensor(std, dtype=torch.float64) * 255.0).float().view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2).float()
@@ -152,7 +154,12 @@ def export_onnx(
     A mismatch above tolerance is an error rather than a silently wrong model.
     """
     from reid.io import atomic_write
-    from reid.models.checkpoint import checkpoint_identity, load_checkpoint, model_from_checkpoint
+    from reid.models.checkpoint import (
+        checkpoint_identity,
+        checkpoint_interpolation,
+        load_checkpoint,
+        model_from_checkpoint,
+    )
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
@@ -167,7 +174,11 @@ def export_onnx(
         preprocess=False,
         dynamic_batch=dynamic_batch,
         batch=batch,
-        metadata={"reid_identity": identity, "model_config": json.dumps(ckpt["model_config"])},
+        metadata={
+            "reid_identity": identity,
+            "model_config": json.dumps(ckpt["model_config"]),
+            "interpolation": checkpoint_interpolation(ckpt),
+        },
     )
     if fp16:
         data = to_fp16(data)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,9 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 
 def onnx_cache_dir() -> Path:
     """Where exported inference graphs are cached (``$REID_CACHE_DIR/onnx`` or ``~/.cache/reid/onnx``)."""
-    root = os.environ.get("REID_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "reid")
-    return Path(root) / "onnx"
+    from reid.models.catalog import user_cache_dir
+
+    return user_cache_dir() / "onnx"
 
 
 def _onnxruntime_available() -> bool:
@@ -142,6 +142,7 @@ class CropEmbedder:
         identity: str | None = None,
         backend: str = "auto",
         meta: dict[str, Any] | None = None,
+        interpolation: str = "bilinear",
     ) -> None:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown inference backend {backend!r}", f"valid: {', '.join(BACKENDS)}")
@@ -152,6 +153,9 @@ class CropEmbedder:
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
         self.batch_size = int(batch_size)
+        if interpolation not in ("bilinear", "bicubic"):
+            raise ConfigError(f"unknown resize filter {interpolation!r}", "valid: bilinear, bicubic")
+        self.interpolation = interpolation
         model = model.eval()
         self.identity = identity or model_identity(
             model, {"size": self.input_size, "mean": self.mean, "std": self.std}
@@ -186,7 +190,12 @@ class CropEmbedder:
         cls, path: str | Path, device: str = "auto", batch_size: int = 64, backend: str = "auto"
     ) -> CropEmbedder:
         """A trained network from a ``reid train`` checkpoint (``best.pt`` / ``last.pt``)."""
-        from reid.models.checkpoint import checkpoint_identity, load_checkpoint, model_from_checkpoint
+        from reid.models.checkpoint import (
+            checkpoint_identity,
+            checkpoint_interpolation,
+            load_checkpoint,
+            model_from_checkpoint,
+        )
 
         ckpt = load_checkpoint(path)
         model = model_from_checkpoint(ckpt)
@@ -200,6 +209,7 @@ class CropEmbedder:
             identity=checkpoint_identity(ckpt),
             backend=backend,
             meta={"weights": str(path), "model_config": ckpt["model_config"]},
+            interpolation=checkpoint_interpolation(ckpt),
         )
 
     @classmethod
@@ -250,6 +260,7 @@ class CropEmbedder:
         device: str = "auto",
         batch_size: int = 64,
         backend: str = "auto",
+        interpolation: str = "bilinear",
     ) -> CropEmbedder:
         """Any module mapping normalised (B, 3, H, W) images to vectors (tests use a random network)."""
         identity = None
@@ -267,6 +278,7 @@ class CropEmbedder:
             batch_size=batch_size,
             identity=identity,
             backend=backend,
+            interpolation=interpolation,
         )
 
     # -- use --------------------------------------------------------------------------------------------
@@ -289,7 +301,7 @@ class CropEmbedder:
                 raise InputError(f"crop {i} has shape {arr.shape}; expected a BGR image (H, W, 3)")
             if arr.ndim == 3 and arr.shape[2] == 1:
                 arr = arr[:, :, 0]
-            out[i] = torch.from_numpy(resize_to_rgb(arr, self.input_size))
+            out[i] = torch.from_numpy(resize_to_rgb(arr, self.input_size, self.interpolation))
         return out
 
     def run_batch(self, batch_nhwc: torch.Tensor) -> np.ndarray:
@@ -327,7 +339,12 @@ def embed_records(
     if total == 0:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     loader = records_loader(
-        records, embedder.input_size, batch_size, num_workers, pin=embedder.device.startswith("cuda")
+        records,
+        embedder.input_size,
+        batch_size,
+        num_workers,
+        pin=embedder.device.startswith("cuda"),
+        interpolation=embedder.interpolation,
     )
     from reid.data.dataset import check_batch
 
@@ -350,6 +367,7 @@ def records_loader(
     batch_size: int,
     num_workers: int,
     pin: bool = False,
+    interpolation: str = "bilinear",
 ) -> torch.utils.data.DataLoader:
     """A DataLoader of eval-preprocessed uint8 batches ``(images, labels, indices, ok)`` in record order."""
     from torch.utils.data import DataLoader
@@ -357,7 +375,7 @@ def records_loader(
     from reid.data.dataset import ImageDataset, collate
     from reid.data.transforms import EvalTransform
 
-    dataset = ImageDataset(records, EvalTransform(input_size), input_size)
+    dataset = ImageDataset(records, EvalTransform(input_size, interpolation), input_size)
     workers = max(0, int(num_workers))
     return DataLoader(
         dataset,
@@ -383,6 +401,12 @@ def _as_embedder(checkpoint: Any, device: str, batch_size: int) -> CropEmbedder:
                 "embed_records needs a checkpoint path, a CropEmbedder or a reid Embedder module"
             )
         return CropEmbedder.from_model(
-            checkpoint, cfg.input_size, cfg.mean, cfg.std, device=device, batch_size=batch_size
+            checkpoint,
+            cfg.input_size,
+            cfg.mean,
+            cfg.std,
+            device=device,
+            batch_size=batch_size,
+            interpolation=cfg.interpolation,
         )
     raise InputError(f"embed_records cannot use a {type(checkpoint).__name__} as the network")

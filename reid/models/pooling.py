@@ -11,11 +11,17 @@ class GeM(nn.Module):
 
     ``p = 1`` is average pooling and ``p -> inf`` max pooling; learning ``p`` lets the network decide how much
     to focus on the strongest activations, which helps re-ID where a few parts (lights, logos) identify a car.
+    With ``learn_p=False`` the exponent is a fixed buffer (fast-reid's ``GeneralizedMeanPooling``); either way
+    it is saved as ``p``, so a checkpoint always says which exponent its network pools with.
     """
 
-    def __init__(self, p: float = 3.0, eps: float = 1e-6) -> None:
+    def __init__(self, p: float = 3.0, eps: float = 1e-6, learn_p: bool = True) -> None:
         super().__init__()
-        self.p = nn.Parameter(torch.tensor(float(p)))
+        value = torch.tensor(float(p))
+        if learn_p:
+            self.p = nn.Parameter(value)
+        else:
+            self.register_buffer("p", value)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -173,7 +173,9 @@ def train(
     iteration and ``on_epoch(row)`` with each epoch's metrics row, on the main process only.
     """
     from reid.device import resolve_device
+    from reid.models.pretrained import resolve_model_config
 
+    cfg = cfg.model_copy(update={"model": resolve_model_config(cfg.model)})  # model.pretrained: a checkpoint
     device_type = "cuda" if resolve_device(cfg.device).startswith("cuda") else "cpu"
     info = distributed.init(device_type)
     try:

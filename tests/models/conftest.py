@@ -31,3 +31,4 @@ def small_ckpt(tmp_path_factory, small_cfg):
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
     save_checkpoint(path, make_checkpoint(model, small_cfg, meta={"epoch": 3}))
     return path
+
