@@ -108,11 +108,7 @@ def test_missing_last_pt_with_a_previous_one_resumes_from_it(tiny_vehicleid, kil
     assert _same_weights(load_checkpoint(out / "last.pt")["state_dict"], straight)
 
 
-def test_cli_resume_of_a_damaged_run_warns_in_one_line_and_finishes(tiny_vehicleid, tmp_path, monkeypatch, capsys):
-    import sys
-
-    from reid_cli import main
-
+def test_cli_resume_of_a_damaged_run_warns_in_one_line_and_finishes(tiny_vehicleid, tmp_path, reid_main):
     from reid.config import config_to_yaml
 
     out = tmp_path / "run"
@@ -120,13 +116,10 @@ def test_cli_resume_of_a_damaged_run_warns_in_one_line_and_finishes(tiny_vehicle
     train(cfg, out)
     (out / "config.yaml").write_text("kind: train\n" + config_to_yaml(cfg))
     _damage(out / "last.pt", "truncated")
-    monkeypatch.setattr(sys, "argv", ["reid", "train", "--out", str(out), "--resume", "--epochs", "2"])
-    with pytest.raises(SystemExit) as exit_info:
-        main.run()
-    captured = capsys.readouterr()
-    assert exit_info.value.code in (0, None), captured.err
-    assert "Traceback" not in captured.out + captured.err
-    warning = [line for line in captured.out.splitlines() if line.startswith("warning:") and "last" in line]
-    assert len(warning) == 1, captured.out
+    code, stdout, stderr = reid_main("train", "--out", str(out), "--resume", "--epochs", "2")
+    assert code == 0, stderr
+    assert "Traceback" not in stdout + stderr
+    warning = [line for line in stdout.splitlines() if line.startswith("warning:") and "last" in line]
+    assert len(warning) == 1, stdout
     assert "last.pt is truncated or corrupt" in warning[0] and "starts again from epoch 1" in warning[0]
     assert load_checkpoint(out / "last.pt")["train_state"]["epoch"] == 2
