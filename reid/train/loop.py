@@ -105,8 +105,6 @@ def _optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Op
     return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=True)
 
 
-
-
 def _better(new: dict[str, Any], best: dict[str, Any] | None, key: str) -> bool:
     return best is None or float(new.get(key, -math.inf)) > float(best.get(key, -math.inf))
 
