@@ -50,7 +50,9 @@ def _checkpoint_tensors_finite(path) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("value", "grad_clip"), [(float("nan"), "null"), (float("inf"), "10.0")], ids=["nan-noclip", "inf-clip"]
+    ("value", "grad_clip"),
+    [(float("nan"), "null"), pytest.param(float("inf"), "10.0", marks=pytest.mark.slow)],
+    ids=["nan-noclip", "inf-clip"],
 )
 def test_nonfinite_gradient_with_finite_loss_is_skipped_and_counted(
     tiny_vehicleid, tmp_path, monkeypatch, value, grad_clip
@@ -59,14 +61,16 @@ def test_nonfinite_gradient_with_finite_loss_is_skipped_and_counted(
 
     real_build = reid.losses.build_loss
     monkeypatch.setattr(reid.losses, "build_loss", lambda cfg: PoisonedLoss(real_build(cfg), 2, value))
-    cfg = tiny_config(tiny_vehicleid, **{"optim.grad_clip": grad_clip, "data.val_ids": 0})
+    cfg = tiny_config(
+        tiny_vehicleid, epochs=1, **{"optim.grad_clip": grad_clip, "data.val_ids": 0, "sampler.batches_per_epoch": 3}
+    )
     result = train(cfg, tmp_path / "run")
 
     assert result.nonfinite_steps == 1
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["nonfinite_steps"] for r in rows] == [1, 1]
-    assert all(r["loss"] == r["loss"] for r in rows)  # the mean loss of the kept steps is a number
-    for name in ("best.pt", "last.pt", "last.prev.pt"):
+    assert [r["nonfinite_steps"] for r in rows] == [1]
+    assert rows[0]["loss"] == rows[0]["loss"]  # the mean loss of the two kept steps is a number
+    for name in ("best.pt", "last.pt"):
         assert _checkpoint_tensors_finite(tmp_path / "run" / name), name
 
 
@@ -102,7 +106,7 @@ def _same(a: dict, b: dict) -> bool:
     return all(_same(a[k], b[k]) if isinstance(a[k], dict) else torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("grad_clip", ["null", "10.0"], ids=["noclip", "clip"])
+@pytest.mark.parametrize("grad_clip", ["null", pytest.param("10.0", marks=pytest.mark.slow)], ids=["noclip", "clip"])
 def test_skipped_step_leaves_weights_optimiser_and_batchnorm_as_they_were(tiny_vehicleid, tmp_path, grad_clip):
     trainer = _trainer(tiny_vehicleid, tmp_path / "run", **{"optim.grad_clip": grad_clip})
     trainer.net.train()

@@ -67,7 +67,9 @@ def _same_weights(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("how", ["truncated", "zeroed", "garbage"])
+@pytest.mark.parametrize(
+    "how", [pytest.param("truncated", marks=pytest.mark.slow), "zeroed", pytest.param("garbage", marks=pytest.mark.slow)]
+)
 def test_damaged_last_pt_resumes_from_the_epoch_before(tiny_vehicleid, killed_after_two, straight, tmp_path, how):
     out = tmp_path / "run"
     shutil.copytree(killed_after_two, out)
@@ -82,6 +84,7 @@ def test_damaged_last_pt_resumes_from_the_epoch_before(tiny_vehicleid, killed_af
     assert [r["epoch"] for r in rows] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_both_saved_states_damaged_start_again_from_the_first_epoch(
     tiny_vehicleid, killed_after_two, straight, tmp_path
 ):
@@ -98,6 +101,7 @@ def test_both_saved_states_damaged_start_again_from_the_first_epoch(
     assert [r["epoch"] for r in rows] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_missing_last_pt_with_a_previous_one_resumes_from_it(tiny_vehicleid, killed_after_two, straight, tmp_path):
     # What a crash between keeping last.prev.pt and writing last.pt leaves where hard links are unsupported.
     out = tmp_path / "run"
