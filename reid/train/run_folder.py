@@ -24,7 +24,8 @@ PREVIOUS = "last.prev.pt"
 BEST = "best.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
-OWNED = (BEST, LAST, PREVIOUS, METRICS, CONFIG)
+LINK = f".{PREVIOUS}.link"  # a hard link on its way to PREVIOUS
+OWNED = (BEST, LAST, PREVIOUS, LINK, METRICS, CONFIG)
 TRAIN_STATE_KEYS = ("epoch", "step", "nonfinite", "optimizer", "sampler", "rng")
 
 
@@ -121,7 +122,7 @@ class RunFolder:
         require_finite(ckpt, self / LAST)
         last, prev = self / LAST, self / PREVIOUS
         if last.is_file():
-            tmp = self / f".{PREVIOUS}.link"
+            tmp = self / LINK
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             try:
