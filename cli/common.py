@@ -37,6 +37,18 @@ def load_command_config(schema: type[T], config: Path | None, sets: list[str] | 
     return load_config(schema, config, sets or (), base=base)  # type: ignore[arg-type]
 
 
+def capped_workers(requested: int, what: str) -> int:
+    """A worker count from a flag or config capped to the CPU cores (``reid.procs.cap_workers``), with a note
+    when it was lowered: more processes than cores only add memory, and a typo like 100000 would take the
+    machine down."""
+    from reid.procs import cap_workers
+
+    count, note = cap_workers(requested, what=what)
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    return count
+
+
 def print_error(exc: BaseException) -> None:
     """One red line for an expected failure, plus its hint."""
     from rich.markup import escape

@@ -42,7 +42,11 @@ def embed(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Decoding worker processes (default 2).", show_default=False),
+        typer.Option(
+            "--workers",
+            help="Decoding worker processes (default 2; at most the CPU cores).",
+            show_default=False,
+        ),
     ] = None,
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="Skip listed images that are missing on disk (counted).")
@@ -61,7 +65,7 @@ def embed(
     from reid.models.config import EmbedConfig
     from reid.models.inference import CropEmbedder, embed_records
 
-    from .common import console, load_command_config, progress, progress_callback
+    from .common import capped_workers, console, load_command_config, progress, progress_callback
 
     flags = {"device": device, "batch_size": batch_size, "num_workers": workers}
     given = [f"{key}={value}" for key, value in flags.items() if value is not None]
@@ -72,11 +76,12 @@ def embed(
     out_path = out if out.suffix == ".npz" else out.with_suffix(".npz")
     if out_path.exists() and not overwrite:
         raise OutputError(f"{out_path} already exists", "pass --overwrite or choose another --out")
+    num_workers = capped_workers(cfg.num_workers, "--workers" if workers is not None else "num_workers")
     embedder = CropEmbedder.from_checkpoint(weights, device=cfg.device, batch_size=cfg.batch_size)
     with progress(transient=True) as bar:
         callback = progress_callback(bar, "embedding", len(records))
         feats = embed_records(
-            records, embedder, batch_size=cfg.batch_size, num_workers=cfg.num_workers, progress=callback
+            records, embedder, batch_size=cfg.batch_size, num_workers=num_workers, progress=callback
         )
     meta = {
         "identity": embedder.identity,

@@ -65,7 +65,13 @@ BatchOpt = Annotated[
     typer.Option("--batch-size", help="Images per embedding batch (default 128).", show_default=False),
 ]
 WorkersOpt = Annotated[
-    int | None, typer.Option("--num-workers", help="Image-loading workers (default 2).", show_default=False)
+    int | None,
+    typer.Option(
+        "--num-workers",
+        "--workers",
+        help="Image-loading worker processes (default 2; at most the CPU cores).",
+        show_default=False,
+    ),
 ]
 SkipOpt = Annotated[
     bool,
@@ -77,10 +83,12 @@ def _config(config: Path | None, sets: list[str] | None, flags: dict[str, Any]):
     """The eval config: --config, then --set, then the flags given explicitly on the command line."""
     from reid.evaluation.config import EvalConfig
 
-    from .common import load_command_config
+    from .common import capped_workers, load_command_config
 
     extra = [f"{key}={value}" for key, value in flags.items() if value is not None]
-    return load_command_config(EvalConfig, config, [*(sets or []), *extra])
+    cfg = load_command_config(EvalConfig, config, [*(sets or []), *extra])
+    what = "--num-workers" if flags.get("num_workers") is not None else "num_workers"
+    return cfg.model_copy(update={"num_workers": capped_workers(cfg.num_workers, what)})
 
 
 def _rerank(cfg: Any):

@@ -74,19 +74,32 @@ def train(
         _record_trained(out, cfg)
         return
 
+    from rich.markup import escape
+
     from reid.train.loop import train as run_training
 
     def show_epoch(row: dict) -> None:
         metrics = "  ".join(f"{k}={row[k]:.2f}" for k in ("rank1", "rank5", "mAP") if k in row)
+        skipped = f"  [yellow]skipped so far: {row['nonfinite_steps']}[/]" if row.get("nonfinite_steps") else ""
         console.print(
-            f"epoch {row['epoch']:>3}  loss={row['loss']:.4f}  lr={row['lr']:.3g}  {row['it_s']:.2f} it/s  {metrics}",
+            f"epoch {row['epoch']:>3}  loss={row['loss']:.4f}  lr={row['lr']:.3g}  {row['it_s']:.2f} it/s  "
+            f"{metrics}{skipped}",
             highlight=False,
         )
+
+    def show_warning(line: str) -> None:
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
     with progress(transient=True) as bar:
         callback = progress_callback(bar, "training")
         result = run_training(
-            cfg, out, resume=resume, overwrite=overwrite, progress=callback, on_epoch=show_epoch
+            cfg,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            progress=callback,
+            on_epoch=show_epoch,
+            on_warning=show_warning,
         )
 
     best = result.best or {}
@@ -98,7 +111,10 @@ def train(
         highlight=False,
     )
     if result.nonfinite_steps:
-        console.print(f"[yellow]{result.nonfinite_steps} steps were skipped for a non-finite loss[/]")
+        console.print(
+            f"[yellow]{result.nonfinite_steps} steps were skipped for a non-finite loss or gradient "
+            "(no update; counted as nonfinite_steps in metrics.jsonl)[/]"
+        )
     console.print(f"checkpoints: {result.best_path} (best), {result.last_path} (last)")
     _record_trained(out, cfg)
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 pytest_plugins = ["shared_fixtures"]  # fixtures used in more than one folder
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +36,20 @@ def yolo_checkpoints(tmp_path_factory):
                 "train_results": {"epoch": [1.0]}, "date": "2026-12-01", "version": __version__},
                root / "trainer.pt")
     return {"saved": root / "saved.pt", "trainer": root / "trainer.pt"}
+
+
+@pytest.fixture()
+def reid_main(monkeypatch, capsys):
+    """Run the real ``reid`` entry point (with its error boundary) in-process: ``(exit code, stdout, stderr)``."""
+    import sys
+
+    def run(*args: str) -> tuple[int, str, str]:
+        from reid_cli import main
+
+        monkeypatch.setattr(sys, "argv", ["reid", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main.run()
+        captured = capsys.readouterr()
+        return int(exit_info.value.code or 0), captured.out, captured.err
+
+    return run

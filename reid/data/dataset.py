@@ -7,6 +7,8 @@ user errors one line, a broken image is reported as a flag in the sample and tur
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -90,3 +92,22 @@ def filter_missing(records: Sequence[ImageRecord], skip_missing: bool) -> tuple[
             f"listed image {missing[0]} is missing{more}", "restore it, or pass --skip-missing to skip"
         )
     return kept, len(missing)
+
+
+def worker_init_fn(chained: Callable[[int], None] | None = None) -> Callable[[int], None]:
+    """A DataLoader ``worker_init_fn`` that ties each worker's life to this process, then calls ``chained``.
+
+    A worker that outlives a killed main process keeps decoding into a queue nobody reads (and holds its
+    memory); :func:`reid.procs.die_with_parent` ends it as soon as this process is gone. The pid is taken
+    here, in the process that builds the loader, so a parent that dies before the worker starts is noticed
+    too. The result is a ``functools.partial`` of a module function: it pickles for any start method.
+    """
+    return functools.partial(_init_worker, os.getpid(), chained)
+
+
+def _init_worker(parent_pid: int, chained: Callable[[int], None] | None, worker_id: int) -> None:
+    from reid import procs
+
+    procs.die_with_parent(parent_pid)
+    if chained is not None:
+        chained(worker_id)

@@ -18,7 +18,7 @@ Queries are processed in order of their number of positives, so a block pads lit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +60,39 @@ def check_features(features: np.ndarray, what: str = "features") -> np.ndarray:
     if not np.isfinite(arr).all():
         bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
         raise InputError(f"{what} has {bad} rows with NaN or infinite values", "re-run the embedding")
+    return arr
+
+
+#: Rows shorter than this cannot be normalised (the same floor as :func:`reid.evaluation.runner.normalize`).
+ZERO_NORM = 1e-12
+
+
+def check_rows(
+    features: np.ndarray, source: str, hint: str, names: Sequence[str] | None = None
+) -> np.ndarray:
+    """``features`` as (N, D) float32, or one :class:`InputError` naming ``source`` and how many rows are
+    zero-length or hold NaN/inf.
+
+    Such a row cannot be normalised, so every similarity to it is 0 (or NaN): its rank among the others is
+    decided by the tie rule alone, and the metrics would count it as if the network had ranked it.
+    ``names`` (one per row, e.g. image paths) lets the message name an example.
+    """
+    arr = np.asarray(features)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{source} must hold a non-empty (N, D) matrix, got shape {arr.shape}", hint)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    nonfinite = ~np.isfinite(arr).all(axis=1)
+    norms = np.linalg.norm(np.where(nonfinite[:, None], 0.0, arr).astype(np.float64), axis=1)
+    zero = ~nonfinite & (norms < ZERO_NORM)
+    if nonfinite.any() or zero.any():
+        parts = [f"{int(n)} {what}" for n, what in ((zero.sum(), "zero-length"), (nonfinite.sum(), "NaN/inf")) if n]
+        first = int(np.flatnonzero(zero | nonfinite)[0])
+        example = names[first] if names is not None else f"row {first}"
+        raise InputError(
+            f"{source} has {' and '.join(parts)} rows of {len(arr)} (e.g. {example}): their ranks would mean "
+            "nothing",
+            hint,
+        )
     return arr
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from reid.errors import InputError
 from reid.evaluation.protocols import evaluate_test_list, veri_protocol
 from reid.evaluation.published import PUBLISHED_VEHICLEID
-from reid.evaluation.ranking import Csr, check_features, dot_similarity
+from reid.evaluation.ranking import Csr, check_features, check_rows, dot_similarity
 from reid.evaluation.rerank import RerankParams, reranked_similarity
 from reid.types import ImageRecord
 
@@ -81,24 +81,31 @@ def get_embeddings(
     num_workers: int = 2,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """(N, D) L2-normalised float32 embeddings of ``records``, from a features file or a checkpoint."""
+    """(N, D) L2-normalised float32 embeddings of ``records``, from a features file or a checkpoint.
+
+    A zero-length or non-finite row is refused with one line naming the file and the count (see
+    :func:`reid.evaluation.ranking.check_rows`).
+    """
     check_source(weights, features)
+    names = [r.path for r in records]
     if features is not None:
         from reid.data.features import load_features
 
-        return normalize(load_features(features).align(list(records), root))
+        rows = load_features(features).align(list(records), root)
+        hint = "re-run 'reid embed' for these images, with a sound network"
+        return normalize(check_rows(rows, f"features file {features}", hint, names))
     from reid.models.inference import embed_records
 
-    return normalize(
-        embed_records(
-            list(records),
-            weights,
-            device=device,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            progress=progress,
-        )
+    embedded = embed_records(
+        list(records),
+        weights,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
     )
+    hint = "the checkpoint is probably damaged (NaN weights); check --weights or train it again"
+    return normalize(check_rows(embedded, f"the embeddings from {weights}", hint, names))
 
 
 def _public(obj: Any) -> Any:

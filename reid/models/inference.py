@@ -372,20 +372,25 @@ def records_loader(
     """A DataLoader of eval-preprocessed uint8 batches ``(images, labels, indices, ok)`` in record order."""
     from torch.utils.data import DataLoader
 
-    from reid.data.dataset import ImageDataset, collate
+    from reid.data.dataset import ImageDataset, collate, worker_init_fn
     from reid.data.transforms import EvalTransform
+    from reid.procs import cap_workers
 
     dataset = ImageDataset(records, EvalTransform(input_size, interpolation), input_size)
-    workers = max(0, int(num_workers))
+    # Capped here too (the CLI caps and says so first): a library caller's 100000 must not start 100000.
+    batch_size = max(1, int(batch_size))
+    workers, _note = cap_workers(max(0, int(num_workers)))
+    workers = min(workers, -(-len(dataset) // batch_size))  # a worker with no batch to read only costs its start
     return DataLoader(
         dataset,
-        batch_size=max(1, int(batch_size)),
+        batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
         collate_fn=collate,
         pin_memory=pin,
         persistent_workers=False,
         prefetch_factor=2 if workers > 0 else None,
+        worker_init_fn=worker_init_fn() if workers > 0 else None,
     )
 
 

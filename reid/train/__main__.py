@@ -37,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(json.dumps(row) + "\n")
             sys.stderr.flush()
 
-        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, on_epoch=report)
+        def warn(line: str) -> None:
+            sys.stderr.write(f"warning: {line}\n")
+            sys.stderr.flush()
+
+        result = train(
+            cfg, args.out, resume=args.resume, overwrite=args.overwrite, on_epoch=report, on_warning=warn
+        )
     except ReidError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

@@ -130,3 +130,26 @@ class TrainConfig(ConfigModel):
         if v not in ("auto", "cpu", "cuda") and not v.startswith("cuda:"):
             raise ValueError("device must be auto, cpu, cuda or cuda:N")
         return v
+
+
+#: The recipe for training from random weights, named in the warning below.
+SCRATCH_RECIPE = "configs/scratch_pnp.yaml"
+
+
+def scratch_recipe_warning(cfg: TrainConfig) -> str | None:
+    """A warning for a run from random weights that keeps the paper's PNP-Dq values (alpha 4, anneal 0.01).
+
+    Those values assume an ImageNet start. From random weights almost every positive starts behind most
+    negatives, where PNP-Dq's gradient ``alpha / (1 + R)^(alpha + 1)`` all but vanishes; such a run can end
+    below the untrained network (docs/benchmarks.md). ``None`` when the run is not in that case.
+    """
+    loss = cfg.loss
+    if cfg.model.pretrained.strip().lower() != "none" or loss.name != "pnp" or loss.variant != "Dq":
+        return None
+    if loss.alpha != 4.0 or loss.anneal != 0.01:
+        return None
+    return (
+        "model.pretrained is none but the loss keeps the paper's PNP-Dq alpha 4 and anneal 0.01, which assume an "
+        f"ImageNet start and barely learn from random weights; train from scratch with --config {SCRATCH_RECIPE} "
+        "(alpha 1, anneal 0.05, Adam lr 1e-3)"
+    )

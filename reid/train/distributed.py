@@ -19,6 +19,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1  # processes of this job on this machine (they share its CPU cores)
 
     @property
     def enabled(self) -> bool:
@@ -34,7 +35,8 @@ def from_env() -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    return DistInfo(rank=rank, world_size=world, local_rank=local)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return DistInfo(rank=rank, world_size=world, local_rank=local, local_world_size=max(1, local_world))
 
 
 def init(device_type: str) -> DistInfo:

@@ -153,6 +153,25 @@ def test_features_not_covering_list(vehicleid, tmp_path, monkeypatch, capsys) ->
     assert "no row for 5 of 12" in line
 
 
+@pytest.mark.parametrize("folder", ["vehicleid", "folder"])
+def test_features_with_zero_length_or_nonfinite_rows_are_refused(vehicleid, tmp_path, monkeypatch, capsys, folder):
+    from reid.data.features import load_features
+
+    root, feats = vehicleid
+    fs = load_features(feats)
+    fs.features[[1, 4]] = 0.0
+    fs.features[7, 2] = np.nan
+    bad = save_features(tmp_path / "bad.npz", fs)
+    if folder == "vehicleid":
+        args = ["eval", "vehicleid", "--root", str(root), "--split", "small", "--features", str(bad)]
+    else:
+        args = ["eval", "folder", "--query", str(root / "q"), "--gallery", str(root / "g"), "--features", str(bad)]
+        for i, path in enumerate(fs.paths):
+            _image(root / ("q" if i % 3 == 0 else "g") / str(fs.labels[i]) / Path(path).name, i)
+    line = _one_line_error(*run_main(args, monkeypatch, capsys)[::2])
+    assert "2 zero-length and 1 NaN/inf rows of 12" in line and str(bad) in line, line
+
+
 def test_needs_weights_or_features_and_vis_dir(vehicleid, monkeypatch, capsys) -> None:
     root, feats = vehicleid
     line = _one_line_error(*run_main(["eval", "vehicleid", "--root", str(root)], monkeypatch, capsys)[::2])

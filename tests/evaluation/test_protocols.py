@@ -113,3 +113,17 @@ def test_no_query_with_a_match_is_an_input_error() -> None:
         veri_protocol(_features(3, 4, 0), [1, 2, 3], [0, 0, 0], _features(3, 4, 1), [4, 5, 6], [0, 0, 0])
     with pytest.raises(InputError, match="NaN"):
         paper_protocol(np.full((3, 2), np.nan), [0, 0, 1])
+
+
+def test_check_rows_refuses_zero_length_and_nonfinite_rows_naming_an_example() -> None:
+    from reid.evaluation.ranking import check_rows
+
+    feats = np.ones((5, 3), np.float32)
+    assert check_rows(feats, "x", "hint").shape == (5, 3)
+    feats[3] = 0.0
+    with pytest.raises(InputError, match=r"file a\.npz has 1 zero-length rows of 5 \(e\.g\. d\.jpg\)") as info:
+        check_rows(feats, "file a.npz", "re-embed", names=["a", "b", "c", "d.jpg", "e"])
+    assert info.value.hint == "re-embed"
+    feats[0, 1] = np.inf
+    with pytest.raises(InputError, match=r"1 zero-length and 1 NaN/inf rows of 5 \(e\.g\. row 0\)"):
+        check_rows(feats, "x", "hint")

@@ -105,3 +105,16 @@ def test_corrupt_training_image_is_named(tiny_vehicleid, tmp_path):
     cfg = tiny_config(root, epochs=1, **{"data.val_ids": 0, "sampler.batches_per_epoch": 6})
     with pytest.raises(DatasetError, match=victim.name):
         train(cfg, tmp_path / "run")
+
+
+def test_data_num_workers_is_capped_to_the_cores_with_a_warning(tiny_vehicleid, tmp_path):
+    from reid.procs import available_cores
+    from reid.train import distributed
+    from reid.train.loop import Callbacks, Trainer
+
+    warnings: list[str] = []
+    cfg = tiny_config(tiny_vehicleid, **{"data.num_workers": 100000})
+    trainer = Trainer(cfg, tmp_path / "run", distributed.DistInfo(), Callbacks(on_warning=warnings.append))
+    trainer.set_up(resume=False, overwrite=False)
+    assert trainer.workers == available_cores()
+    assert any(f"data.num_workers 100000 capped to {available_cores()}" in w for w in warnings), warnings
