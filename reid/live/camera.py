@@ -49,7 +49,7 @@ class LiveCamera:
         from reid.video.config import load_tracker_config
         from reid.video.detectors import build_detector
         from reid.video.tracking import CameraTracker
-        from reid.video.tracklets import TrackletAccumulator
+        from reid.video.tracklets import FreshIds, TrackletAccumulator
 
         self.job = job
         self.cfg = job.config
@@ -62,9 +62,8 @@ class LiveCamera:
         exit_steps = max(1, int(round(self.live.exit_grace * fps)))
         self.acc = TrackletAccumulator(job.camera, self.cfg.crops_per_track, self.tracker.track_buffer,
                                        exit_steps=exit_steps)
-        self.local: dict[int, int] = {}  # tracker id -> local id, for tracks alive now
+        self.ids = FreshIds(offset=job.id_offset)  # local ids: never reused, after an earlier session's
         self.tracks: dict[int, _Track] = {}  # local id -> its emission state
-        self.next_local = job.id_offset + 1
         self.frames = 0
         self.tracklets = 0
         self.last_time: float | None = None
@@ -77,14 +76,11 @@ class LiveCamera:
         for frame, dets in zip(frames, detections, strict=True):
             rows = self.tracker.update(dets, frame.image)
             boxes = _matched_boxes(rows, dets)
-            rows = rows.copy()
-            for i, tid in enumerate(rows[:, 4].astype(np.int64)):
-                local = self.local.get(int(tid))
-                if local is None:
-                    local = self.local[int(tid)] = self.next_local
+            rows = self.ids.remap(rows)
+            for i, local in enumerate(rows[:, 4].astype(np.int64)):
+                local = int(local)
+                if local not in self.tracks:
                     self.tracks[local] = _Track(local)
-                    self.next_local += 1
-                rows[i, 4] = local
                 box = boxes[i]
                 self.tracks[local].boxes.append((frame.index + self.job.frame_offset, float(box[0]), float(box[1]),
                                                  float(box[2]), float(box[3]), float(rows[i, 5])))
@@ -104,7 +100,7 @@ class LiveCamera:
         summaries = []
         for s in self.acc.pop_finished(final=final):
             track = self.tracks.pop(s.tracklet.track_id)
-            self.local = {t: loc for t, loc in self.local.items() if loc != track.local_id}
+            self.ids.end(track.local_id)
             if s.tracklet.num_boxes < self.cfg.min_boxes and track.sequence == 0:
                 continue  # a flicker of the detector, never emitted: dropped
             summaries.append((s, track))

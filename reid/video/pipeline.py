@@ -31,7 +31,14 @@ from reid.outputs import claim, folder_for, remove_tree
 from reid.types import Tracklet
 from reid.video.config import TrackConfig, load_tracker_config
 from reid.video.sources import FrameSource, open_source
-from reid.video.tracklets import Embedder, TrackletAccumulator, TrackSummary, embed_summaries, save_crops
+from reid.video.tracklets import (
+    Embedder,
+    FreshIds,
+    TrackletAccumulator,
+    TrackSummary,
+    embed_summaries,
+    save_crops,
+)
 from reid.video.writers import (
     TRACKLETS_FILE,
     MotSpool,
@@ -118,6 +125,7 @@ def track_video(
         else None
     )
     acc = TrackletAccumulator(camera, config.crops_per_track, tracker.track_buffer, time_offset)
+    ids = FreshIds()
     crops_root = out_dir / "crops" / camera
     finished: list[TrackSummary] = []
     pending: list[TrackSummary] = []
@@ -128,6 +136,7 @@ def track_video(
     def flush(force: bool) -> None:
         nonlocal pending
         for s in acc.pop_finished(final=force):
+            ids.end(s.tracklet.track_id)
             if s.tracklet.num_boxes < config.min_boxes:
                 continue  # noise (a flicker of the detector): never embedded, its boxes are dropped
             if config.save_crops:
@@ -149,6 +158,7 @@ def track_video(
         for frame, dets in zip(batch, detections, strict=True):
             rows = tracker.update(dets, frame.image)
             boxes = _matched_boxes(rows, dets)
+            rows = ids.remap(rows)
             t0 = time.perf_counter()
             acc.update(frame.index, frame.time, frame.image, rows, boxes)
             reid_time[0] += time.perf_counter() - t0

@@ -77,6 +77,40 @@ def centre(box: np.ndarray) -> np.ndarray:
     return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
 
 
+class FreshIds:
+    """Tracker ids -> ids that are never reused within one camera run.
+
+    A tracker may bring a lost track back a frame after this side declared it ended (the two count "lost"
+    frames slightly differently); that comeback must not reuse the id of the tracklet already handed on. A
+    tracker id keeps its own value when it is new (``offset`` 0), or becomes ``offset + 1, offset + 2, ...``
+    (a live camera that continues an earlier session); a comeback after :meth:`end` gets the next free id.
+    """
+
+    def __init__(self, offset: int | None = None) -> None:
+        self.offset = offset
+        self.current: dict[int, int] = {}  # tracker id -> id, for tracks alive now
+        self.largest = offset or 0
+        self.used: set[int] = set()
+
+    def remap(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (tracker rows, id in column 4) with their ids replaced; a copy."""
+        rows = rows.copy()
+        for i, tid in enumerate(rows[:, 4].astype(np.int64)):
+            new = self.current.get(int(tid))
+            if new is None:
+                keep = self.offset is None and int(tid) not in self.used and int(tid) > 0
+                new = int(tid) if keep else self.largest + 1
+                self.current[int(tid)] = new
+                self.used.add(new)
+                self.largest = max(self.largest, new)
+            rows[i, 4] = new
+        return rows
+
+    def end(self, track_id: int) -> None:
+        """Track ``track_id`` ended: a tracker id that comes back for it gets a new id."""
+        self.current = {t: i for t, i in self.current.items() if i != track_id}
+
+
 class TrackletAccumulator:
     """Feeds tracker rows in, hands finished :class:`TrackSummary` values out."""
 
