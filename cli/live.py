@@ -31,7 +31,10 @@ def live(
         "--link-threshold", help="Cosine similarity needed to join an identity.")] = None,
     emit_every: Annotated[float | None, typer.Option(
         "--emit-every", help="Seconds between emissions of a vehicle that stays in view.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="local (default) or ray.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="local (processes on this machine, default) or ray (pip install \"reid[ray]\").")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="--engine ray: the cluster (default: RAY_ADDRESS, else a local Ray).")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start --out again instead of continuing it.")]
@@ -56,7 +59,8 @@ def live(
 
     flags = {"track.detector": detector, "track.det_weights": det_weights, "track.conf": conf,
              "track.tracker": tracker, "track.reid_weights": reid_weights, "track.device": device,
-             "link.threshold": link_threshold, "emit_every": emit_every, "engine.name": engine}
+             "link.threshold": link_threshold, "emit_every": emit_every, "engine.name": engine,
+             "engine.address": ray_address}
     overrides = list(sets or []) + [f"{k}={v}" for k, v in flags.items() if v is not None]
     if classes is not None:
         overrides.append("track.classes=[" + ",".join(c.strip() for c in classes.split(",") if c.strip()) + "]")

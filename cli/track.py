@@ -77,6 +77,16 @@ def track(
         Path | None,
         typer.Option("--cameras-yaml", help="Folder of cameras: fps, start times and topology (default: SOURCE/cameras.yaml)."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Folder of cameras: local (processes on this machine, default) or ray (a Ray "
+                                      "cluster; pip install \"reid[ray]\")."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Folder of cameras, --engine ray: the cluster (default: RAY_ADDRESS, "
+                                           "else a local Ray started for the run)."),
+    ] = None,
     aic_export: Annotated[
         Path | None,
         typer.Option("--aic-export", help="Also write the tracks as an AI City MTMC submission file "
@@ -108,6 +118,8 @@ def track(
         "reid_weights": reid_weights,
         "vid_stride": vid_stride,
         "device": device,
+        "engine.name": engine,
+        "engine.address": ray_address,
     }
     overrides = list(sets or []) + [f"{k}={_yaml(v)}" for k, v in flags.items() if v is not None]
     if no_reid:
@@ -135,7 +147,8 @@ def track(
         return
 
     folder_only = {"--gallery": gallery, "--link-threshold": link_threshold, "--link-config": link_config,
-                   "--workers": workers, "--cameras-yaml": cameras_yaml}
+                   "--workers": workers, "--cameras-yaml": cameras_yaml, "--engine": engine,
+                   "--ray-address": ray_address}
     given = [flag for flag, value in folder_only.items() if value is not None]
     if given:
         raise ConfigError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} only to a folder of cameras, "

@@ -45,6 +45,7 @@ class CameraJob:
     id_offset: int = 0
     frame_offset: int = 0
     threads: int = 0  # torch threads in the worker (0: leave the default)
+    ship_outputs: bool = False  # the worker has no access to out_dir: crops travel inside the events
 
 
 @dataclass
@@ -72,6 +73,9 @@ class TrackletEvent:
     final: bool = True
     ended_wall: float = 0.0
     sequence: int = 0  # 0 for a track's first emission, then 1, 2, ...
+    worker: str = ""  # which run of the camera's worker sent it (a restarted worker has another token)
+    crop_images: list[bytes] = field(default_factory=list)  # with ship_outputs: the crops' JPEG bytes,
+    # and ``crops`` are then paths relative to the output folder
 
 
 @dataclass

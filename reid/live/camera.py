@@ -140,15 +140,33 @@ class LiveCamera:
             t = s.tracklet
             boxes = np.asarray(track.boxes, np.float32).reshape(-1, 6)
             track.boxes = []
+            crops, images = self._shipped(t.crop_paths)
             self.emit(TrackletEvent(
                 camera=t.camera, track_id=t.track_id, cls=t.cls, first_frame=t.first_frame,
                 last_frame=t.last_frame, t_start=t.first_time, t_end=t.last_time, num_boxes=t.num_boxes,
-                feature=t.feature, crops=list(t.crop_paths), boxes=boxes, final=final, ended_wall=now,
-                sequence=track.sequence))
+                feature=t.feature, crops=crops, boxes=boxes, final=final, ended_wall=now,
+                sequence=track.sequence, crop_images=images))
             track.sequence += 1
             track.last_emit = t.last_time
             if final:
                 self.tracklets += 1
+
+
+    def _shipped(self, paths: list[str]) -> tuple[list[str], list[bytes]]:
+        """Crop paths as they are (a worker that shares the output folder), or, with ``ship_outputs``, paths
+        relative to the output folder plus the JPEG bytes (a worker on another machine); the local copy goes."""
+        from pathlib import Path
+
+        if not self.job.ship_outputs:
+            return list(paths), []
+        root = Path(self.job.out_dir)
+        rel, images = [], []
+        for p in paths:
+            path = Path(p)
+            rel.append(str(path.relative_to(root)))
+            images.append(path.read_bytes())
+            path.unlink()
+        return rel, images
 
 
 def run_live_camera(job: CameraJob, emit: Any, stop: Any, embedder: Any = None) -> CameraSummary:

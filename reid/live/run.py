@@ -102,6 +102,8 @@ class _Driver:
         self.new_ids: set[int] = set()
         self.known_ids: set[int] = set()
         self.report_requested = False
+        self.workers: dict[str, dict[str, int]] = {}  # camera -> worker token -> id shift
+        self.offsets: dict[str, int] = {}  # camera -> the id offset its jobs started from
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class _Driver:
             if s.problem is not None:
                 self._fail(CameraFailed(s.name, "InputError", s.problem))
                 continue
+            self.offsets[s.name] = int(state["next_id"])
             jobs.append(CameraJob(camera=s.name, source=s.source, out_dir=str(self.out),
                                   work_dir=str(self.out / "crops" / s.name), config=track, mode="live",
                                   start_time=s.start_time, live=live, id_offset=int(state["next_id"]),
@@ -204,6 +207,7 @@ class _Driver:
             self.write_report()
 
     def _event(self, e: TrackletEvent) -> None:
+        e = self._localise(e)
         a = self.linker.assign(e.camera, e.track_id, e.t_start, e.t_end, e.feature)
         gid = self.store.record(e, a.global_id, a.new)
         if gid != a.global_id:  # another writer took the id meanwhile: the gallery's id is the one published
@@ -229,6 +233,34 @@ class _Driver:
         if e.final:
             self.linker.forget_track(e.camera, e.track_id)
             self.store.forget(e.camera, e.track_id)
+
+    def _localise(self, e: TrackletEvent) -> TrackletEvent:
+        """An event as this machine records it: crops that travelled inside it written into ``crops/``, and the
+        local ids of a restarted worker moved past those the camera's earlier worker gave."""
+        from dataclasses import replace
+
+        from reid.io import atomic_write
+
+        if e.crop_images:
+            paths = []
+            for rel, data in zip(e.crops, e.crop_images, strict=True):
+                parts = Path(rel).parts
+                if parts[:2] != ("crops", e.camera) or any(p in ("..", "") for p in parts):
+                    raise InputError(f"camera {e.camera} sent a crop named {rel!r}, outside its crops folder")
+                target = self.out.joinpath(*parts)
+                with atomic_write(target, "wb") as handle:
+                    handle.write(data)
+                paths.append(str(target))
+            e = replace(e, crops=paths, crop_images=[])
+        if e.worker:
+            workers = self.workers.setdefault(e.camera, {})
+            if e.worker not in workers:  # a restarted worker: its ids start again after the job's offset
+                seen = int(self.manifest["cameras"][e.camera]["next_id"])
+                workers[e.worker] = seen - self.offsets.get(e.camera, 0) if workers else 0
+            shift = workers[e.worker]
+            if shift:
+                e = replace(e, track_id=e.track_id + shift)
+        return e
 
     def _fail(self, failure: CameraFailed) -> None:
         self.failures.append(failure)
@@ -298,6 +330,8 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
     finally:
         _restore_sigusr1(previous)
         result = driver.close(interrupted)
+        if hooks.engine is None and hasattr(engine, "shutdown"):
+            engine.shutdown()
     return result
 
 

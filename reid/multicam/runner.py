@@ -181,7 +181,8 @@ def run_camera_folder(
     # CityFlow / AI City layout: start times from cam_timestamp/<scenario>.txt (reid.multicam.cityflow)
     cameras_cfg = with_layout_start_times(source, folder.names, cameras_cfg)
 
-    settings = {"track": track_config.model_dump(mode="json"), "cameras": folder.names,
+    # what makes two runs the same run (the engine that runs the cameras does not change their outputs)
+    settings = {"track": track_config.model_dump(mode="json", exclude={"engine"}), "cameras": folder.names,
                 "cameras_yaml": cameras_cfg.model_dump(mode="json") if cameras_cfg is not None else None}
     inputs = [source, yaml_path, track_config.reid_weights, track_config.det_weights,
               *(c.path for c in folder.cameras)]
@@ -215,8 +216,17 @@ def run_camera_folder(
             for c in pending]
     n_workers = min(workers or default_workers(len(jobs), track_config.device), max(1, len(jobs)))
     n_workers = cap_workers(n_workers)[0]  # the CLI has told the user already
-    engine = LocalEngine(workers=n_workers, embedder=embedder if (reuse or n_workers <= 1) else None)
-    _track_all(engine, jobs, manifest, out, embedder.dim, progress)
+    if track_config.engine.name == "ray":
+        from reid.engine.ray import RayEngine
+
+        engine: Any = RayEngine(config=track_config.engine)
+    else:
+        engine = LocalEngine(workers=n_workers, embedder=embedder if (reuse or n_workers <= 1) else None)
+    try:
+        _track_all(engine, jobs, manifest, out, embedder.dim, progress)
+    finally:
+        if hasattr(engine, "shutdown"):
+            engine.shutdown()
 
     runs = [_camera_run(manifest.finished(c.name), c, resumed=c not in pending) for c in folder.cameras]
     return _link_and_write(out, source, folder, runs, manifest, link_config, cameras_cfg, gallery_path,

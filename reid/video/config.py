@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from reid.config import ConfigModel
+from reid.engine.config import EngineConfig
 
 TRACKER_NAMES = ("bytetrack", "botsort")
 
@@ -114,6 +115,8 @@ class TrackConfig(ConfigModel):
     trail: int = Field(
         20, ge=0, description="length of the trail drawn behind each box in the annotated video"
     )
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="folder of cameras: which engine runs the cameras (local, ray)")
 
     @field_validator("tracker")
     @classmethod

@@ -1,0 +1,286 @@
+"""The Ray engine: camera workers as Ray tasks (finished files) and actors (live streams) on a cluster.
+
+Past one machine the same commands run on Ray (``--engine ray``, the ``ray`` extra). What crosses to the
+cluster is a :class:`~reid.engine.messages.CameraJob`; what comes back are the same messages as from the local
+engine, so the driver — the one owner of identities, the gallery and the output folder — cannot tell which
+engine ran the cameras.
+
+- Batch (``reid track CAMERAS_DIR``): each camera is a task with ``engine.num_cpus_per_camera`` CPUs and
+  ``engine.num_gpus_per_camera`` GPUs, retried ``engine.max_retries`` times if its worker dies. A task works in
+  a scratch folder of its own node and returns, through Ray's object store, its messages and the files of its
+  camera's working folder (local-id MOT file, crops); the driver writes those into ``--out``. Workers therefore
+  never need the driver's disk.
+- Live (``reid live``): one actor per camera stream, restarted by Ray when it dies (``max_restarts``), its
+  ``run`` call retried on the new actor, which reconnects to its stream. Messages travel through a Ray queue to
+  the driver as they happen; crops travel inside the events as JPEG bytes.
+- Progress: the tasks and actors put their progress messages on the same queue, so the driver's progress bars
+  are fed as with the local engine.
+
+Why the linker is not an actor: it must be the one writer of the gallery and of the output files, which live
+on the driver's machine; a linker actor would be placed there anyway and only add a hop per event.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reid.engine.messages import (
+    CameraFailed,
+    CameraFinished,
+    CameraJob,
+    CameraProgress,
+    CameraStatus,
+    TrackletEvent,
+)
+from reid.errors import ConfigError
+
+
+def import_ray() -> Any:
+    """``ray``, or a clear line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray, which is not installed",
+                          'pip install "reid[ray]" (or pip install ray), or use --engine local') from None
+    return ray
+
+
+@dataclass
+class CameraOutput:
+    """What a batch task returns: its messages, and the files of its camera's working folder (relative path ->
+    bytes), which the driver writes into ``--out``."""
+
+    messages: list[Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class RayEngine:
+    """Run camera jobs on a Ray cluster (``address``: ``RAY_ADDRESS``, else a local Ray started for the run)."""
+
+    name = "ray"
+
+    def __init__(self, config: Any = None, address: str | None = None, num_cpus: int | None = None,
+                 grace: float = 30.0) -> None:
+        from reid.engine.config import EngineConfig
+
+        self.config = config or EngineConfig(name="ray")
+        self.address = address or self.config.address or os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.grace = grace
+        self.started_here = False
+
+    # -- the cluster -------------------------------------------------------------------------------------
+
+    def connect(self) -> Any:
+        ray = import_ray()
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR",
+                                      "log_to_driver": False, "configure_logging": True}
+            if self.address:
+                kwargs["address"] = self.address
+            else:
+                kwargs["num_cpus"] = self.num_cpus
+                self.started_here = True
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {exc}",
+                                  "check --ray-address / RAY_ADDRESS, or leave it out for a local Ray") from exc
+        return ray
+
+    def shutdown(self) -> None:
+        if self.started_here:
+            import_ray().shutdown()
+            self.started_here = False
+
+    # -- running -----------------------------------------------------------------------------------------
+
+    def run(self, jobs: list[CameraJob], on_message: Any, stop: threading.Event | None = None) -> None:
+        """Run ``jobs`` on the cluster and hand every message to ``on_message`` in arrival order."""
+        if not jobs:
+            return
+        ray = self.connect()
+        from ray.util.queue import Queue
+
+        stop = stop or threading.Event()
+        queue = Queue(actor_options={"num_cpus": 0})
+        try:
+            if all(j.mode == "live" for j in jobs):
+                self._run_live(ray, jobs, queue, on_message, stop)
+            else:
+                self._run_batch(ray, jobs, queue, on_message, stop)
+        finally:
+            ray.kill(queue.actor)
+
+    def _resources(self) -> dict[str, Any]:
+        return {"num_cpus": self.config.num_cpus_per_camera, "num_gpus": self.config.num_gpus_per_camera}
+
+    def _run_batch(self, ray: Any, jobs: list[CameraJob], queue: Any, on_message: Any,
+                   stop: threading.Event) -> None:
+        task = ray.remote(_batch_task).options(max_retries=self.config.max_retries, retry_exceptions=False,
+                                               **self._resources())
+        threads = max(1, int(self.config.num_cpus_per_camera))
+        pending = {task.remote(replace(j, threads=j.threads or threads), queue): j for j in jobs}
+        while pending:
+            if stop.is_set():
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+            _drain(queue, on_message)
+            for ref in ready:
+                job = pending.pop(ref)
+                try:
+                    output: CameraOutput = ray.get(ref)
+                except Exception as exc:  # a task that failed every retry (its worker died each time)
+                    on_message(CameraFailed(job.camera, "crash", f"the camera task failed on the cluster: "
+                                                                 f"{type(exc).__name__}: {_first_line(exc)}"))
+                    continue
+                _write_files(Path(job.work_dir), output.files)
+                for message in output.messages:
+                    on_message(message)
+        _drain(queue, on_message)
+
+    def _run_live(self, ray: Any, jobs: list[CameraJob], queue: Any, on_message: Any,
+                  stop: threading.Event) -> None:
+        actor_cls = ray.remote(LiveCameraActor).options(
+            max_restarts=self.config.max_retries, max_task_retries=self.config.max_retries, max_concurrency=2,
+            **self._resources())
+        actors = {j.camera: actor_cls.remote() for j in jobs}
+        runs = {actors[j.camera].run.remote(replace(j, ship_outputs=True), queue): j.camera for j in jobs}
+        open_cameras = set(actors)
+        deadline: float | None = None
+        while open_cameras:
+            if stop.is_set() and deadline is None:
+                for actor in actors.values():
+                    actor.stop.remote()
+                deadline = time.monotonic() + self.grace
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            ready, _ = ray.wait(list(runs), num_returns=len(runs), timeout=0.2)
+            for message in _drain(queue, on_message):
+                if isinstance(message, CameraFinished | CameraFailed):
+                    open_cameras.discard(message.camera)
+            for ref in ready:
+                camera = runs.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as exc:  # the actor died more often than it may be restarted
+                    if camera in open_cameras:
+                        open_cameras.discard(camera)
+                        on_message(CameraFailed(camera, "crash", f"the camera actor failed: {_first_line(exc)}"))
+        _drain(queue, on_message)
+        for actor in actors.values():
+            ray.kill(actor)
+
+
+# -- what runs on the cluster ------------------------------------------------------------------------------
+
+
+def _batch_task(job: CameraJob, queue: Any) -> CameraOutput:
+    """One camera of a folder, tracked in a scratch folder of this node; its files go back with the result."""
+    from reid.engine.worker import run_job
+    from reid.outputs import OutputFolder
+
+    messages: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="reid-camera-") as scratch:
+        root = Path(scratch)
+        work = root / "work"
+        OutputFolder.prepare(root)
+        local = replace(job, out_dir=str(root), work_dir=str(work))
+
+        def emit(message: Any) -> None:
+            if isinstance(message, CameraProgress):
+                _put(queue, message)
+            else:
+                messages.append(_rebase(message, work, Path(job.work_dir)))
+
+        run_job(local, emit)
+        files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*"))
+                 if p.is_file() and not p.name.startswith(".")}
+    return CameraOutput(messages, files)
+
+
+class LiveCameraActor:
+    """One live camera on the cluster; :meth:`run` reads until the stream ends or :meth:`stop` is called."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, job: CameraJob, queue: Any) -> None:
+        import uuid
+
+        from reid.engine.worker import run_job
+        from reid.outputs import OutputFolder
+
+        token = uuid.uuid4().hex[:12]  # a restarted actor's local ids are told apart by the driver
+        with tempfile.TemporaryDirectory(prefix="reid-live-") as scratch:
+            OutputFolder.prepare(scratch)
+            local = replace(job, out_dir=scratch, work_dir=str(Path(scratch) / "crops" / job.camera))
+
+            def emit(message: Any) -> None:
+                if isinstance(message, TrackletEvent):
+                    message = replace(message, worker=token)
+                _put(queue, message)
+
+            run_job(local, emit, self._stop)
+
+
+def _put(queue: Any, message: Any) -> None:
+    queue.put(message)
+
+
+def _drain(queue: Any, on_message: Any) -> list[Any]:
+    got = []
+    while True:
+        try:
+            items = queue.get_nowait_batch(min(256, max(1, queue.qsize())))
+        except Exception:
+            break
+        if not items:
+            break
+        for message in items:
+            got.append(message)
+            on_message(message)
+        if len(items) < 256:
+            break
+    return got
+
+
+def _rebase(message: Any, scratch: Path, work_dir: Path) -> Any:
+    """Crop paths of a scratch folder, as they will be in the camera's working folder of ``--out``."""
+    if isinstance(message, TrackletEvent):
+        crops = [str(work_dir / Path(p).relative_to(scratch)) if Path(p).is_relative_to(scratch) else p
+                 for p in message.crops]
+        return replace(message, crops=crops)
+    if isinstance(message, CameraFinished):
+        return message
+    return message
+
+
+def _write_files(work_dir: Path, files: dict[str, bytes]) -> None:
+    """The camera's working files, written by the driver into ``--out`` (through its ledger)."""
+    from reid.io import atomic_write
+    from reid.outputs import remove_tree
+
+    remove_tree(work_dir)
+    for rel, data in files.items():
+        with atomic_write(work_dir / rel, "wb") as handle:
+            handle.write(data)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+__all__ = ["RayEngine", "import_ray", "CameraOutput", "CameraStatus"]
