@@ -15,6 +15,16 @@
 2. Memory: the full pipeline with the motion detector on ``--long-minutes`` of frames generated on the fly
    (nothing stored); peak RSS after one minute of video and at the end.
 3. IDF1 of every camera of the scene with the motion detector (TrackEval through `reid eval mot`, IoU 0.5).
+4. Motion detector speed (``--parts motion``, not run by default): detector + ByteTrack frames per second of the
+   motion detector against the peer, plain MOG2 + ByteTrack (``cv2.createBackgroundSubtractorMOG2`` with its
+   defaults applied once per frame, connected components to boxes, the same ``CameraTracker``), in the same run,
+   on ``--video`` (OpenCV's vtest.avi, 768x576; see VTEST_HINT for where to get it) and on camera 1 of the
+   synthetic scene. Frames are decoded into memory first; one warm-up pair, then ``--repeats`` pairs, ours and
+   the peer back to back in alternating order; the medians and the median of the per-pair ratios. Then every
+   camera of the scene in its own process at once (three streams on this machine's cores): total frames per
+   second, which real time at 10 fps per stream needs above 10 x cameras.
+
+    python benchmarks/track.py --parts motion [--video vtest.avi] [--repeats 5] [--motion-frames 300]
 """
 
 from __future__ import annotations
@@ -168,6 +178,181 @@ class GeneratedSource(FrameSource):
             yield Frame(i, i / self.fps, img)
 
 
+# --- motion detector against plain MOG2 + ByteTrack -------------------------------------------------------
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+VTEST_HINT = (
+    "vtest.avi (768x576, OpenCV's sample) comes with Debian's opencv-doc package: `apt-get install opencv-doc`, "
+    "then `dpkg -L opencv-doc | grep vtest` gives its path (gunzip it if it ends in .gz) for --video"
+)
+
+
+class PlainMog2:
+    """The peer: OpenCV's MOG2 with its defaults, applied once per frame; shadows (127) dropped; connected
+    components of at least the motion detector's ``min_area`` become boxes, scored like ours by how much of their
+    box they fill. No morphology, no ghost handling, no median start."""
+
+    def __init__(self, min_area: float = 0.0006) -> None:
+        import cv2
+
+        self.bg = cv2.createBackgroundSubtractorMOG2()
+        self.min_area = min_area
+        self.names = {2: "car"}
+
+    def detect(self, frames):
+        import cv2
+
+        from reid.types import Detections
+
+        out = []
+        for frame in frames:
+            mask = self.bg.apply(frame)
+            _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)
+            _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            stats = stats[1:]
+            box_area = stats[:, 2] * stats[:, 3]
+            stats = stats[box_area >= self.min_area * mask.size]
+            if len(stats) == 0:
+                out.append(Detections.empty())
+                continue
+            x, y, w, h, area = (stats[:, i].astype(np.float32) for i in range(5))
+            boxes = np.stack([x, y, x + w, y + h], axis=1)
+            scores = np.minimum(1.0, 0.35 + 0.65 * area / (w * h))
+            out.append(Detections(boxes, scores.astype(np.float32), np.full(len(boxes), 2)))
+        return out
+
+
+def load_frames(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
+    """Decoded frames held in memory (decoding is not what is compared) and the video's frame rate."""
+    from reid.video.sources import open_source
+
+    src = open_source(path)
+    frames = []
+    for frame in src:
+        frames.append(frame.image)
+        if limit and len(frames) >= limit:
+            break
+    return frames, src.fps
+
+
+def find_vtest(path: Path, scratch: Path) -> Path | None:
+    """``path`` itself, or its gzipped copy unpacked into ``scratch``; None (with a note) when neither exists."""
+    import gzip
+    import shutil
+
+    gz = path if path.suffix == ".gz" else path.with_name(path.name + ".gz")
+    if path.suffix != ".gz" and path.is_file():
+        return path
+    if gz.is_file():
+        plain = scratch / gz.name[: -len(".gz")]
+        with gzip.open(gz, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return plain
+    print(f"note: {path} not found, the vtest.avi rows are skipped. {VTEST_HINT}")
+    return None
+
+
+def det_track_fps(detector, frames: list[np.ndarray], fps: float, batch: int = 8) -> float:
+    """Frames per second of detector + ByteTrack (the project's CameraTracker) over frames held in memory."""
+    from reid.video.config import load_tracker_config
+    from reid.video.tracking import CameraTracker
+
+    tracker = CameraTracker(load_tracker_config("bytetrack"), fps)
+    start = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        chunk = frames[i : i + batch]
+        for image, dets in zip(chunk, detector.detect(chunk), strict=True):
+            tracker.update(dets, image)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def motion_vs_peer(frames: list[np.ndarray], fps: float, repeats: int) -> dict[str, float]:
+    """Ours and the peer back to back (order alternating), one warm-up pair, then ``repeats`` timed pairs."""
+    from reid.video.config import TrackConfig
+    from reid.video.detectors import build_detector
+
+    def ours():
+        return build_detector(TrackConfig(detector="motion"))
+
+    ours_fps, peer_fps, ratios = [], [], []
+    for r in range(repeats + 1):
+        pair = {}
+        for name in ("ours", "peer") if r % 2 else ("peer", "ours"):
+            detector = ours() if name == "ours" else PlainMog2()
+            pair[name] = det_track_fps(detector, frames, fps)
+        if r == 0:
+            continue  # warm-up
+        ours_fps.append(pair["ours"])
+        peer_fps.append(pair["peer"])
+        ratios.append(pair["ours"] / pair["peer"])
+    return {
+        "ours": float(np.median(ours_fps)),
+        "peer": float(np.median(peer_fps)),
+        "ratio": float(np.median(ratios)),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+
+
+def _stream_worker(video: str, limit: int, barrier, results) -> None:
+    from reid.procs import die_with_parent
+    from reid.video.config import TrackConfig
+    from reid.video.detectors import build_detector
+
+    die_with_parent()
+    frames, fps = load_frames(Path(video), limit)
+    detector = build_detector(TrackConfig(detector="motion"))
+    barrier.wait()
+    start = time.perf_counter()
+    det_track_fps(detector, frames, fps)
+    results.put((len(frames), time.perf_counter() - start))
+
+
+def concurrent_streams(videos: list[Path], limit: int) -> tuple[float, float]:
+    """Every camera in its own process at once, as ``reid live`` runs them: total frames per second over the
+    slowest stream's time, and the slowest stream's own frames per second."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(videos)), ctx.Queue()
+    procs = [ctx.Process(target=_stream_worker, args=(str(v), limit, barrier, results)) for v in videos]
+    for p in procs:
+        p.start()
+    done = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    slowest = max(t for _, t in done)
+    return sum(n for n, _ in done) / slowest, min(n / t for n, t in done)
+
+
+def motion_part(args, scene, root: Path) -> None:
+    """Motion detector + ByteTrack against plain MOG2 + ByteTrack, and three streams at once."""
+    load = os.getloadavg()[0]
+    print(f"motion detector vs plain MOG2 (once per frame) + ByteTrack; load average {load:.1f}")
+    print(f"{'video':<26}{'frames':>7}{'ours fps':>10}{'peer fps':>10}{'ours/peer':>11}{'(min-max)':>13}")
+    inputs = []
+    vtest = find_vtest(Path(args.video), root)
+    if vtest is not None:
+        inputs.append(vtest)
+    inputs.append(scene.videos[scene.cameras[0]])
+    for video in inputs:
+        frames, fps = load_frames(video, args.motion_frames)
+        h, w = frames[0].shape[:2]
+        row = motion_vs_peer(frames, fps, args.repeats)
+        label = f"{video.name} {w}x{h}"
+        print(
+            f"{label:<26}{len(frames):>7}{row['ours']:>10.1f}{row['peer']:>10.1f}{row['ratio']:>10.2f}x"
+            f"  {row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
+        )
+        del frames
+    total, slowest = concurrent_streams([scene.videos[c] for c in scene.cameras], args.motion_frames)
+    need = 10.0 * len(scene.cameras)
+    print(
+        f"{len(scene.cameras)} streams at once ({scene.size[0]}x{scene.size[1]}, one process each): "
+        f"{total:.1f} fps in total (real time at 10 fps each needs {need:.0f}), slowest stream {slowest:.1f} fps"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -187,7 +372,14 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--reid-weights", help="a trained checkpoint: IDF1 with rejoin by that network too")
     parser.add_argument("--skip-yolo", action="store_true")
-    parser.add_argument("--parts", default="throughput,idf1,memory", help="comma-separated parts to run")
+    parser.add_argument(
+        "--parts", default="throughput,idf1,memory", help="comma-separated parts to run (and: motion)"
+    )
+    parser.add_argument("--video", default=str(VTEST), help="motion part: the vtest.avi to time (or .avi.gz)")
+    parser.add_argument(
+        "--motion-frames", type=int, default=300, help="motion part: frames per video held in memory (0: all)"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="motion part: timed runs after one warm-up")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -213,24 +405,30 @@ def main() -> None:
         emb.embed([np.zeros((64, 64, 3), np.uint8)])  # one-time setup is not timed
         return emb
 
-    embedder = random_embedder(args.arch, args.input)
-    light = random_embedder(args.light_arch, args.light_input)
-    settings = [
-        (f"{args.arch}@{args.input}, K={args.crops}", embedder, args.crops),
-        (f"{args.light_arch}@{args.light_input}, K={args.light_crops}", light, args.light_crops),
-    ]
     root = Path(tempfile.mkdtemp(prefix="reid-bench-track-"))
     scene = write_scene(
         root / "scene", cameras=args.cameras, vehicles=4 * args.cameras, seconds=args.seconds, seed=0
     )
     video = scene.videos[scene.cameras[0]]
-
     print(
         f"machine: {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}"
     )
     print(
         f"scene: {args.cameras} cameras, {args.seconds:.0f} s at {scene.fps:g} fps, {scene.size[0]}x{scene.size[1]}"
     )
+    if "motion" in parts:
+        motion_part(args, scene, root)
+        if parts == {"motion"}:
+            print(f"(scratch files in {root})", file=sys.stderr)
+            return
+        print()
+    embedder = random_embedder(args.arch, args.input)
+    light = random_embedder(args.light_arch, args.light_input)
+    settings = [
+        (f"{args.arch}@{args.input}, K={args.crops}", embedder, args.crops),
+        (f"{args.light_arch}@{args.light_input}, K={args.light_crops}", light, args.light_crops),
+    ]
+
     print(
         "re-ID networks have random weights (same cost as trained ones); 'yolo' = YOLO11n cost, motion boxes"
     )
