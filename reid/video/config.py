@@ -52,8 +52,14 @@ class MotionConfig(ConfigModel):
     min_area: float = Field(0.0006, gt=0, lt=1)
     max_area: float = Field(0.25, gt=0, le=1)
     max_aspect: float = Field(6.0, ge=1)
-    history: int = Field(500, ge=10)
-    var_threshold: float = Field(24.0, gt=0)
+    history: int = Field(
+        500,
+        ge=10,
+        description="no effect, accepted so that older configs load: the background learns at learning_rate",
+    )
+    var_threshold: float = Field(
+        24.0, gt=0, description="foreground: squared colour distance to the background over its variance"
+    )
     learning_rate: float = Field(
         0.002, gt=0, le=1, description="background update rate per frame (slow: vehicles are not absorbed)"
     )

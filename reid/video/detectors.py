@@ -4,8 +4,9 @@ Two implementations, chosen through the explicit :data:`DETECTORS` dict:
 
 - ``yolo``: an Ultralytics network (``yolo11n.pt`` by default) restricted to the COCO vehicle classes; frames are
   run as one batch, in half precision on a GPU.
-- ``motion``: OpenCV MOG2 background subtraction with morphology and size filters. It needs no weights and suits
-  fixed cameras (and the synthetic scenes, whose backgrounds are static). It is stateful: frames must come in order.
+- ``motion``: background subtraction (a per-pixel Gaussian model with MOG2's thresholds and shadow test) with
+  morphology and size filters. It needs no weights and suits fixed cameras (and the synthetic scenes, whose
+  backgrounds are static). It is stateful: frames must come in order.
 """
 
 from __future__ import annotations
@@ -90,25 +91,38 @@ class YoloDetector:
 
 
 class MotionDetector:
-    """Moving blobs from MOG2 background subtraction, cleaned by morphology and filtered by size and shape.
+    """Moving blobs from a per-pixel Gaussian background model, cleaned by morphology and filtered by size and shape.
 
-    The background model starts from the per-pixel median of the first call's frames (the pipeline passes a
-    batch), so vehicles present at the start do not leave "ghosts" behind when they drive off, and then learns
-    at a fixed slow ``learning_rate`` so a vehicle's uniform paint is not absorbed into the background while it
-    passes. A pixel that stays foreground for more than ``static_frames`` frames is copied into the background
-    at once: that removes ghosts (the background revealed where a vehicle stood at the start) and vehicles that
-    park, which a motion detector should not report anyway. A blob whose outline has clearly weaker edges in
-    the frame than in the background image (``ghost_ratio``) is a ghost too: it is dropped and corrected at once. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution.
-    The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged noise blob
-    low), which gives ByteTrack's two-threshold association something meaningful to work with.
+    The background is one Gaussian per pixel: a colour mean and a variance, the model MOG2 (Zivkovic 2004) keeps
+    for its main mode, with the same thresholds (``var_threshold`` on the squared colour distance over the
+    variance; variance kept within [4, 75], new pixels start at 15) and MOG2's shadow test (a darker copy of the
+    background is not foreground). It is our own and not ``cv2.BackgroundSubtractorMOG2`` because of what the
+    detector needs from it: MOG2 can only be corrected by re-initialising the whole model from an image
+    (``apply(image, learningRate=1)``, a second full pass, and a full ``getBackgroundImage`` read before it),
+    which this detector needed nearly every frame; here a correction writes the affected pixels only, and the
+    per-frame work is a few vectorised passes, a third of MOG2's with its five modes.
+
+    The model starts from the per-pixel median of the first call's frames (the pipeline passes a batch), so
+    vehicles present at the start do not leave "ghosts" behind when they drive off, and then learns at a fixed
+    slow ``learning_rate``, only where the frame matches the background, so a vehicle's uniform paint is not
+    absorbed while it passes. A pixel that stays foreground for more than ``static_frames`` frames is copied into
+    the background at once: that removes ghosts (the background revealed where a vehicle stood at the start) and
+    vehicles that park, which a motion detector should not report anyway. A blob whose outline has clearly
+    weaker edges in the frame than in the background image (``ghost_ratio``) is a ghost too: it is dropped and
+    corrected at once. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any
+    resolution. The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged
+    noise blob low), which gives ByteTrack's two-threshold association something meaningful to work with.
     """
+
+    VAR_INIT, VAR_MIN, VAR_MAX = 15.0, 4.0, 75.0  # MOG2's defaults, in squared 8-bit colour units
+    FIT_THRESHOLD = 9.0  # MOG2's varThresholdGen: a pixel this close to the mean updates it
+    SHADOW_TAU = 0.5  # MOG2's shadow threshold: a shadow keeps at least half the background's brightness
 
     def __init__(
         self,
         min_area: float = 0.0006,
         max_area: float = 0.25,
         max_aspect: float = 6.0,
-        history: int = 500,
         var_threshold: float = 24.0,
         learning_rate: float = 0.002,
         static_frames: int = 30,
@@ -120,86 +134,131 @@ class MotionDetector:
         self.names = {COCO_IDS[class_name]: class_name}
         self.cls = COCO_IDS[class_name]
         self.min_area, self.max_area, self.max_aspect = min_area, max_area, max_aspect
+        self.var_threshold = var_threshold
         self.learning_rate = learning_rate
-        self._bg = cv2.createBackgroundSubtractorMOG2(
-            history=history, varThreshold=var_threshold, detectShadows=True
-        )
-        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-        self._initialised = False
         self.static_frames = static_frames
         self.ghost_ratio = ghost_ratio
-        self._age: np.ndarray | None = None
+        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+        self._mean: np.ndarray | None = None  # (H, W, 3) float32 background colour
+        self._var: np.ndarray | None = None  # (H, W) float32 variance of the squared colour distance
+        self._age: np.ndarray | None = None  # (H, W) uint16 frames each pixel has been foreground in a row
+
+    @property
+    def background(self) -> np.ndarray | None:
+        """The background image the detector compares frames with (uint8 BGR), or None before the first frame."""
+        return None if self._mean is None else np.clip(np.rint(self._mean), 0, 255).astype(np.uint8)
 
     def _initialise(self, frames: Sequence[np.ndarray]) -> None:
         sample = list(frames)[:: max(1, len(frames) // 16)]
-        median = np.median(np.stack(sample), axis=0).astype(np.uint8) if len(sample) > 1 else sample[0]
-        self._bg.apply(median, learningRate=1.0)
-        self._initialised = True
+        median = np.median(np.stack(sample), axis=0) if len(sample) > 1 else sample[0]
+        self._reset(np.asarray(median, np.float32))
 
-    def _absorb_static(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """Count how long each pixel has been foreground; copy long-static pixels into the background model."""
-        if self._age is None or self._age.shape != mask.shape:
-            self._age = np.zeros(mask.shape, np.uint16)
-        fg = mask > 0
-        self._age[fg] += 1
-        self._age[~fg] = 0
-        static = self._age > self.static_frames
-        if static.any():
-            background = self._bg.getBackgroundImage()
-            background[static] = frame[static]
-            self._bg.apply(background, learningRate=1.0)  # restart the model from the corrected background
-            self._age[static] = 0
+    def _reset(self, background: np.ndarray) -> None:
+        h, w = background.shape[:2]
+        self._mean = np.ascontiguousarray(background, np.float32)
+        self._var = np.full((h, w), self.VAR_INIT, np.float32)
+        self._age = np.zeros((h, w), np.uint16)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        if frames and not self._initialised:
+        frames = [_bgr(f) for f in frames]
+        if frames and (self._mean is None or self._mean.shape != frames[0].shape):
             self._initialise(frames)
         return [self._detect_one(frame) for frame in frames]
+
+    def _foreground(self, frame: np.ndarray) -> np.ndarray:
+        """The frame's foreground mask (uint8, 255 = foreground, shadows excluded); learns the background."""
+        import cv2
+
+        mean, var = self._mean, self._var
+        diff = cv2.subtract(frame, mean, dtype=cv2.CV_32F)
+        dist2 = cv2.transform(cv2.multiply(diff, diff), _ONES_1x3)
+        mask = cv2.compare(dist2, var * self.var_threshold, cv2.CMP_GT)
+        fits = cv2.compare(dist2, var * self.FIT_THRESHOLD, cv2.CMP_LT)
+        cv2.accumulateWeighted(frame, mean, self.learning_rate, mask=fits)
+        cv2.accumulateWeighted(dist2, var, self.learning_rate, mask=fits)
+        np.clip(var, self.VAR_MIN, self.VAR_MAX, out=var)
+        self._drop_shadows(frame, mask)
+        return mask
+
+    def _drop_shadows(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """MOG2's shadow test on the foreground pixels: the frame is the background times a in [tau, 1], within
+        the variance threshold (scaled by a squared)."""
+        import cv2
+
+        points = cv2.findNonZero(mask)  # x, y of each pixel; far faster than np.nonzero on a sparse mask
+        if points is None:
+            return
+        points = points.reshape(-1, 2)  # (N, 1, 2) in OpenCV 4, (N, 2) in 5
+        xs, ys = points[:, 0], points[:, 1]
+        f = frame[ys, xs].astype(np.float32)
+        m, v = self._mean[ys, xs], self._var[ys, xs]
+        f0, f1, f2, m0, m1, m2 = f[:, 0], f[:, 1], f[:, 2], m[:, 0], m[:, 1], m[:, 2]
+        norm = m0 * m0 + m1 * m1 + m2 * m2
+        a = (m0 * f0 + m1 * f1 + m2 * f2) / np.maximum(norm, 1e-6)
+        d0, d1, d2 = a * m0 - f0, a * m1 - f1, a * m2 - f2
+        shadow = (a >= self.SHADOW_TAU) & (a <= 1.0) & (norm > 0)
+        shadow &= d0 * d0 + d1 * d1 + d2 * d2 < self.var_threshold * v * a * a
+        mask[ys[shadow], xs[shadow]] = 0
+
+    def _absorb_static(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Count how long each pixel has been foreground; copy long-static pixels into the background."""
+        import cv2
+
+        age = np.zeros_like(self._age)
+        cv2.add(self._age, 1, dst=age, mask=mask)  # +1 where foreground, 0 elsewhere
+        self._age = age
+        static = cv2.compare(age, self.static_frames, cv2.CMP_GT)
+        x, y, w, h = cv2.boundingRect(static)
+        if w and h:
+            self._set_background(frame, static[y : y + h, x : x + w], (x, y))
+
+    def _set_background(self, frame: np.ndarray, where: np.ndarray, offset: tuple[int, int]) -> None:
+        """Make ``frame`` the background where ``where`` (a uint8 mask of the region at ``offset`` = (x, y)) is
+        set: a fresh model there, as MOG2 starts a new mode (variance back to its initial value, age zero)."""
+        import cv2
+
+        x, y = offset
+        h, w = where.shape[:2]
+        region = np.s_[y : y + h, x : x + w]
+        cv2.accumulateWeighted(frame[region], self._mean[region], 1.0, mask=where)
+        np.putmask(self._var[region], where, self.VAR_INIT)
+        np.putmask(self._age[region], where, 0)
 
     def _detect_one(self, frame: np.ndarray) -> Detections:
         import cv2
 
-        mask = self._bg.apply(frame, learningRate=self.learning_rate)
-        _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)  # shadows are 127 in MOG2's mask
+        mask = self._foreground(frame)
         self._absorb_static(frame, mask)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        h, w = mask.shape[:2]
-        frame_area = float(h * w)
-        boxes, scores, ghosts = [], [], []
-        background = None
-        for i in range(1, count):
+        boxes, scores = [], []
+        for i in self._candidates(stats, mask.shape):
             x, y, bw, bh, area = (int(v) for v in stats[i])
-            box_area = float(bw * bh)
-            if box_area < self.min_area * frame_area or box_area > self.max_area * frame_area:
+            if self._is_ghost(frame, labels, i, (x, y, bw, bh)):
+                # the "object" is where the background model is wrong: correct it at once
+                blob = (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
+                self._set_background(frame, blob, (x, y))
                 continue
-            if max(bw / bh, bh / bw) > self.max_aspect:
-                continue
-            if background is None:
-                background = self._bg.getBackgroundImage()
-            if self._is_ghost(frame, background, labels, i, (x, y, bw, bh)):
-                ghosts.append(i)
-                continue
-            fill = area / box_area
             boxes.append((x, y, x + bw, y + bh))
-            scores.append(min(1.0, 0.35 + 0.65 * fill))
-        if ghosts and background is not None:
-            # the "object" is where the background model is wrong: correct it at once
-            where = np.isin(labels, ghosts)
-            background[where] = frame[where]
-            self._bg.apply(background, learningRate=1.0)
-            if self._age is not None:
-                self._age[where] = 0
+            scores.append(min(1.0, 0.35 + 0.65 * area / float(bw * bh)))
         if not boxes:
             return Detections.empty()
         return Detections(
             np.array(boxes, np.float32), np.array(scores, np.float32), np.full(len(boxes), self.cls)
         )
 
-    def _is_ghost(
-        self, frame: np.ndarray, background: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, ...]
-    ) -> bool:
+    def _candidates(self, stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Labels of the components whose box passes the size and aspect filters."""
+        frame_area = float(shape[0] * shape[1])
+        w, h = stats[1:, 2].astype(np.float64), stats[1:, 3].astype(np.float64)
+        box_area = w * h
+        keep = (box_area >= self.min_area * frame_area) & (box_area <= self.max_area * frame_area)
+        keep &= np.maximum(w / np.maximum(h, 1), h / np.maximum(w, 1)) <= self.max_aspect
+        return np.flatnonzero(keep) + 1
+
+    def _is_ghost(self, frame: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, ...]) -> bool:
         """A ghost's outline has edges in the background image but not in the frame; a vehicle's the reverse."""
         import cv2
 
@@ -215,10 +274,23 @@ class MotionDetector:
             # colour edges (strongest channel): a red car on grey asphalt has almost no edge in grey levels
             roi = img[y1:y2, x1:x2].astype(np.float32)
             mag = np.abs(cv2.Sobel(roi, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(roi, cv2.CV_32F, 0, 1))
-            return float(cv2.blur(mag.max(axis=2), (5, 5))[outline].mean())
+            strongest = np.maximum(np.maximum(mag[..., 0], mag[..., 1]), mag[..., 2])
+            return float(cv2.blur(strongest, (5, 5))[outline].mean())
 
-        in_frame, in_background = edges(frame), edges(background)
+        in_frame, in_background = edges(frame), edges(self._mean)
         return in_background > 20.0 and in_frame < self.ghost_ratio * in_background
+
+
+_ONES_1x3 = np.ones((1, 3), np.float32)  # cv2.transform with it sums the three channels
+
+
+def _bgr(frame: np.ndarray) -> np.ndarray:
+    """A contiguous 3-channel uint8 frame (a grey frame is expanded, as the background model is in colour)."""
+    import cv2
+
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(frame, np.uint8)
 
 
 def _class_names(model: Any) -> dict[int, str]:
@@ -254,7 +326,6 @@ def _build_motion(config: Any) -> Detector:
         min_area=m.min_area,
         max_area=m.max_area,
         max_aspect=m.max_aspect,
-        history=m.history,
         var_threshold=m.var_threshold,
         learning_rate=m.learning_rate,
         static_frames=m.static_frames,
