@@ -64,6 +64,12 @@ class MotionConfig(ConfigModel):
         0.002, gt=0, le=1, description="background update rate per frame (slow: vehicles are not absorbed)"
     )
     static_frames: int = Field(30, ge=1, description="frames after which a still blob becomes background")
+    scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="frames are analysed at this fraction of their size (boxes are mapped back): cost ~ scale^2",
+    )
 
 
 class RejoinConfig(ConfigModel):

@@ -127,11 +127,13 @@ class MotionDetector:
         learning_rate: float = 0.002,
         static_frames: int = 30,
         ghost_ratio: float = 0.5,
+        scale: float = 1.0,
         class_name: str = "car",
     ) -> None:
         import cv2
 
         self.names = {COCO_IDS[class_name]: class_name}
+        self.scale = scale
         self.cls = COCO_IDS[class_name]
         self.min_area, self.max_area, self.max_aspect = min_area, max_area, max_aspect
         self.var_threshold = var_threshold
@@ -139,7 +141,8 @@ class MotionDetector:
         self.static_frames = static_frames
         self.ghost_ratio = ghost_ratio
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+        close = max(3, int(round(9 * scale)) // 2 * 2 + 1)  # 9 px of the full frame, odd
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
         self._mean: np.ndarray | None = None  # (H, W, 3) float32 background colour
         self._var: np.ndarray | None = None  # (H, W) float32 variance of the squared colour distance
         self._age: np.ndarray | None = None  # (H, W) uint16 frames each pixel has been foreground in a row
@@ -161,10 +164,21 @@ class MotionDetector:
         self._age = np.zeros((h, w), np.uint16)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        frames = [_bgr(f) for f in frames]
-        if frames and (self._mean is None or self._mean.shape != frames[0].shape):
-            self._initialise(frames)
-        return [self._detect_one(frame) for frame in frames]
+        images = [self._working_image(f) for f in frames]
+        if images and (self._mean is None or self._mean.shape != images[0].shape):
+            self._initialise(images)
+        return [self._detect_one(image, frame.shape) for image, frame in zip(images, frames, strict=True)]
+
+    def _working_image(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as the model sees it: 3-channel uint8, at ``scale`` of its size (area averaging)."""
+        import cv2
+
+        image = _bgr(frame)
+        if self.scale == 1.0:
+            return image
+        h, w = image.shape[:2]
+        size = (max(1, int(round(w * self.scale))), max(1, int(round(h * self.scale))))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def _foreground(self, frame: np.ndarray) -> np.ndarray:
         """The frame's foreground mask (uint8, 255 = foreground, shadows excluded); learns the background."""
@@ -173,8 +187,9 @@ class MotionDetector:
         mean, var = self._mean, self._var
         diff = cv2.subtract(frame, mean, dtype=cv2.CV_32F)
         dist2 = cv2.transform(cv2.multiply(diff, diff), _ONES_1x3)
-        mask = cv2.compare(dist2, var * self.var_threshold, cv2.CMP_GT)
-        fits = cv2.compare(dist2, var * self.FIT_THRESHOLD, cv2.CMP_LT)
+        ratio = cv2.divide(dist2, var)  # variance is at least VAR_MIN
+        mask = cv2.compare(ratio, self.var_threshold, cv2.CMP_GT)
+        fits = cv2.compare(ratio, self.FIT_THRESHOLD, cv2.CMP_LT)
         cv2.accumulateWeighted(frame, mean, self.learning_rate, mask=fits)
         cv2.accumulateWeighted(dist2, var, self.learning_rate, mask=fits)
         np.clip(var, self.VAR_MIN, self.VAR_MAX, out=var)
@@ -190,16 +205,17 @@ class MotionDetector:
         if points is None:
             return
         points = points.reshape(-1, 2)  # (N, 1, 2) in OpenCV 4, (N, 2) in 5
-        xs, ys = points[:, 0], points[:, 1]
-        f = frame[ys, xs].astype(np.float32)
-        m, v = self._mean[ys, xs], self._var[ys, xs]
+        idx = points[:, 1].astype(np.intp) * mask.shape[1] + points[:, 0]
+        f = frame.reshape(-1, 3).take(idx, axis=0).astype(np.float32)
+        m = self._mean.reshape(-1, 3).take(idx, axis=0)
+        v = self._var.reshape(-1).take(idx)
         f0, f1, f2, m0, m1, m2 = f[:, 0], f[:, 1], f[:, 2], m[:, 0], m[:, 1], m[:, 2]
         norm = m0 * m0 + m1 * m1 + m2 * m2
         a = (m0 * f0 + m1 * f1 + m2 * f2) / np.maximum(norm, 1e-6)
         d0, d1, d2 = a * m0 - f0, a * m1 - f1, a * m2 - f2
         shadow = (a >= self.SHADOW_TAU) & (a <= 1.0) & (norm > 0)
         shadow &= d0 * d0 + d1 * d1 + d2 * d2 < self.var_threshold * v * a * a
-        mask[ys[shadow], xs[shadow]] = 0
+        mask.reshape(-1)[idx[shadow]] = 0
 
     def _absorb_static(self, frame: np.ndarray, mask: np.ndarray) -> None:
         """Count how long each pixel has been foreground; copy long-static pixels into the background."""
@@ -225,60 +241,81 @@ class MotionDetector:
         np.putmask(self._var[region], where, self.VAR_INIT)
         np.putmask(self._age[region], where, 0)
 
-    def _detect_one(self, frame: np.ndarray) -> Detections:
+    def _detect_one(self, frame: np.ndarray, full_shape: tuple[int, ...]) -> Detections:
+        """Detections in ``frame`` (the working image), as boxes of the original frame of ``full_shape``."""
         import cv2
 
         mask = self._foreground(frame)
         self._absorb_static(frame, mask)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # outer contours are the 8-connected components; far cheaper than connectedComponentsWithStats
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         boxes, scores = [], []
-        for i in self._candidates(stats, mask.shape):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
-            if self._is_ghost(frame, labels, i, (x, y, bw, bh)):
+        for contour in contours:
+            x, y, bw, bh = cv2.boundingRect(contour)
+            if not self._plausible(bw, bh, mask.shape):
+                continue
+            blob, corner = _blob(contour, mask, (x, y, bw, bh), margin=2)
+            if self._is_ghost(frame, blob, corner):
                 # the "object" is where the background model is wrong: correct it at once
-                blob = (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
-                self._set_background(frame, blob, (x, y))
+                self._set_background(frame, blob, corner)
                 continue
             boxes.append((x, y, x + bw, y + bh))
-            scores.append(min(1.0, 0.35 + 0.65 * area / float(bw * bh)))
+            scores.append(min(1.0, 0.35 + 0.65 * cv2.countNonZero(blob) / float(bw * bh)))
         if not boxes:
             return Detections.empty()
+        h, w = mask.shape
+        to_frame = np.array([full_shape[1] / w, full_shape[0] / h] * 2, np.float32)
         return Detections(
-            np.array(boxes, np.float32), np.array(scores, np.float32), np.full(len(boxes), self.cls)
+            np.array(boxes, np.float32) * to_frame,
+            np.array(scores, np.float32),
+            np.full(len(boxes), self.cls),
         )
 
-    def _candidates(self, stats: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """Labels of the components whose box passes the size and aspect filters."""
+    def _plausible(self, bw: int, bh: int, shape: tuple[int, ...]) -> bool:
+        """Whether a blob's box passes the size (fractions of the frame area) and aspect filters."""
         frame_area = float(shape[0] * shape[1])
-        w, h = stats[1:, 2].astype(np.float64), stats[1:, 3].astype(np.float64)
-        box_area = w * h
-        keep = (box_area >= self.min_area * frame_area) & (box_area <= self.max_area * frame_area)
-        keep &= np.maximum(w / np.maximum(h, 1), h / np.maximum(w, 1)) <= self.max_aspect
-        return np.flatnonzero(keep) + 1
+        box_area = float(bw * bh)
+        if box_area < self.min_area * frame_area or box_area > self.max_area * frame_area:
+            return False
+        return max(bw / bh, bh / bw) <= self.max_aspect
 
-    def _is_ghost(self, frame: np.ndarray, labels: np.ndarray, label: int, box: tuple[int, ...]) -> bool:
-        """A ghost's outline has edges in the background image but not in the frame; a vehicle's the reverse."""
+    def _is_ghost(self, frame: np.ndarray, blob: np.ndarray, corner: tuple[int, int]) -> bool:
+        """A ghost's outline has edges in the background image but not in the frame; a vehicle's the reverse.
+        ``blob`` is the blob's mask in the region of the frame whose top-left corner is ``corner`` (x, y)."""
         import cv2
 
-        x, y, bw, bh = box
-        h, w = labels.shape
-        x1, y1, x2, y2 = max(0, x - 2), max(0, y - 2), min(w, x + bw + 2), min(h, y + bh + 2)
-        blob = (labels[y1:y2, x1:x2] == label).astype(np.uint8)
         outline = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, self._open) > 0
         if not outline.any():
             return False
+        x1, y1 = corner
+        region = np.s_[y1 : y1 + blob.shape[0], x1 : x1 + blob.shape[1]]
 
         def edges(img: np.ndarray) -> float:
             # colour edges (strongest channel): a red car on grey asphalt has almost no edge in grey levels
-            roi = img[y1:y2, x1:x2].astype(np.float32)
+            roi = img[region].astype(np.float32)
             mag = np.abs(cv2.Sobel(roi, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(roi, cv2.CV_32F, 0, 1))
             strongest = np.maximum(np.maximum(mag[..., 0], mag[..., 1]), mag[..., 2])
             return float(cv2.blur(strongest, (5, 5))[outline].mean())
 
         in_frame, in_background = edges(frame), edges(self._mean)
         return in_background > 20.0 and in_frame < self.ghost_ratio * in_background
+
+
+def _blob(
+    contour: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], margin: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The mask (uint8, 255 inside) of the component that ``contour`` bounds, in its box grown by ``margin``
+    pixels (clipped to the frame), and that region's top-left corner (x, y). Holes stay out, as in the mask."""
+    import cv2
+
+    x, y, bw, bh = box
+    h, w = mask.shape
+    x1, y1, x2, y2 = max(0, x - margin), max(0, y - margin), min(w, x + bw + margin), min(h, y + bh + margin)
+    blob = np.zeros((y2 - y1, x2 - x1), np.uint8)
+    cv2.drawContours(blob, [contour], 0, 255, cv2.FILLED, offset=(-x1, -y1))
+    return cv2.bitwise_and(blob, mask[y1:y2, x1:x2]), (x1, y1)
 
 
 _ONES_1x3 = np.ones((1, 3), np.float32)  # cv2.transform with it sums the three channels
@@ -329,6 +366,7 @@ def _build_motion(config: Any) -> Detector:
         var_threshold=m.var_threshold,
         learning_rate=m.learning_rate,
         static_frames=m.static_frames,
+        scale=m.scale,
     )
 
 
