@@ -18,6 +18,7 @@ import numpy as np
 
 from reid.errors import ConfigError
 from reid.types import Detections
+from reid.video.background import GaussianBackground
 
 VEHICLE_CLASSES = ("car", "motorcycle", "bus", "truck")
 # COCO ids, used by detectors that have no classes of their own (motion reports every blob as a car).
@@ -91,32 +92,21 @@ class YoloDetector:
 
 
 class MotionDetector:
-    """Moving blobs from a per-pixel Gaussian background model, cleaned by morphology and filtered by size and shape.
+    """Moving blobs from background subtraction, cleaned by morphology and filtered by size and shape.
 
-    The background is one Gaussian per pixel: a colour mean and a variance, the model MOG2 (Zivkovic 2004) keeps
-    for its main mode, with the same thresholds (``var_threshold`` on the squared colour distance over the
-    variance; variance kept within [4, 75], new pixels start at 15) and MOG2's shadow test (a darker copy of the
-    background is not foreground). It is our own and not ``cv2.BackgroundSubtractorMOG2`` because of what the
-    detector needs from it: MOG2 can only be corrected by re-initialising the whole model from an image
-    (``apply(image, learningRate=1)``, a second full pass, and a full ``getBackgroundImage`` read before it),
-    which this detector needed nearly every frame; here a correction writes the affected pixels only, and the
-    per-frame work is a few vectorised passes, a third of MOG2's with its five modes.
-
-    The model starts from the per-pixel median of the first call's frames (the pipeline passes a batch), so
-    vehicles present at the start do not leave "ghosts" behind when they drive off, and then learns at a fixed
-    slow ``learning_rate``, only where the frame matches the background, so a vehicle's uniform paint is not
+    The background (:class:`reid.video.background.GaussianBackground`: one Gaussian per pixel with MOG2's
+    thresholds and shadow test) starts from the per-pixel median of the first call's frames (the pipeline passes
+    a batch), so vehicles present at the start do not leave "ghosts" behind when they drive off, and then learns
+    at a fixed slow ``learning_rate``, only where the frame matches it, so a vehicle's uniform paint is not
     absorbed while it passes. A pixel that stays foreground for more than ``static_frames`` frames is copied into
     the background at once: that removes ghosts (the background revealed where a vehicle stood at the start) and
-    vehicles that park, which a motion detector should not report anyway. A blob whose outline has clearly
-    weaker edges in the frame than in the background image (``ghost_ratio``) is a ghost too: it is dropped and
-    corrected at once. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any
-    resolution. The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged
-    noise blob low), which gives ByteTrack's two-threshold association something meaningful to work with.
+    vehicles that park, which a motion detector should not report anyway. A blob whose outline has clearly weaker
+    edges in the frame than in the background image (``ghost_ratio``) is a ghost too: it is dropped and corrected
+    at once. ``min_area``/``max_area`` are fractions of the frame area, so one setting works at any resolution;
+    ``scale`` < 1 analyses frames at that fraction of their size (about scale² of the cost; boxes are mapped
+    back). The score of a blob is how much of its box is foreground (a solid vehicle scores high, a ragged noise
+    blob low), which gives ByteTrack's two-threshold association something meaningful to work with.
     """
-
-    VAR_INIT, VAR_MIN, VAR_MAX = 15.0, 4.0, 75.0  # MOG2's defaults, in squared 8-bit colour units
-    FIT_THRESHOLD = 9.0  # MOG2's varThresholdGen: a pixel this close to the mean updates it
-    SHADOW_TAU = 0.5  # MOG2's shadow threshold: a shadow keeps at least half the background's brightness
 
     def __init__(
         self,
@@ -133,41 +123,33 @@ class MotionDetector:
         import cv2
 
         self.names = {COCO_IDS[class_name]: class_name}
-        self.scale = scale
         self.cls = COCO_IDS[class_name]
         self.min_area, self.max_area, self.max_aspect = min_area, max_area, max_aspect
         self.var_threshold = var_threshold
         self.learning_rate = learning_rate
         self.static_frames = static_frames
         self.ghost_ratio = ghost_ratio
+        self.scale = scale
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         close = max(3, int(round(9 * scale)) // 2 * 2 + 1)  # 9 px of the full frame, odd
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
-        self._mean: np.ndarray | None = None  # (H, W, 3) float32 background colour
-        self._var: np.ndarray | None = None  # (H, W) float32 variance of the squared colour distance
-        self._age: np.ndarray | None = None  # (H, W) uint16 frames each pixel has been foreground in a row
+        self.model: GaussianBackground | None = None  # built from the first frames
 
     @property
     def background(self) -> np.ndarray | None:
-        """The background image the detector compares frames with (uint8 BGR), or None before the first frame."""
-        return None if self._mean is None else np.clip(np.rint(self._mean), 0, 255).astype(np.uint8)
-
-    def _initialise(self, frames: Sequence[np.ndarray]) -> None:
-        sample = list(frames)[:: max(1, len(frames) // 16)]
-        median = np.median(np.stack(sample), axis=0) if len(sample) > 1 else sample[0]
-        self._reset(np.asarray(median, np.float32))
-
-    def _reset(self, background: np.ndarray) -> None:
-        h, w = background.shape[:2]
-        self._mean = np.ascontiguousarray(background, np.float32)
-        self._var = np.full((h, w), self.VAR_INIT, np.float32)
-        self._age = np.zeros((h, w), np.uint16)
+        """The background image (uint8 BGR, at ``scale``) frames are compared with; None before the first frame."""
+        return None if self.model is None else self.model.image
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         images = [self._working_image(f) for f in frames]
-        if images and (self._mean is None or self._mean.shape != images[0].shape):
+        if images and (self.model is None or self.model.shape != images[0].shape):
             self._initialise(images)
         return [self._detect_one(image, frame.shape) for image, frame in zip(images, frames, strict=True)]
+
+    def _initialise(self, images: Sequence[np.ndarray]) -> None:
+        sample = list(images)[:: max(1, len(images) // 16)]
+        median = np.median(np.stack(sample), axis=0) if len(sample) > 1 else sample[0]
+        self.model = GaussianBackground(median, self.var_threshold, self.learning_rate, self.static_frames)
 
     def _working_image(self, frame: np.ndarray) -> np.ndarray:
         """The frame as the model sees it: 3-channel uint8, at ``scale`` of its size (area averaging)."""
@@ -180,73 +162,12 @@ class MotionDetector:
         size = (max(1, int(round(w * self.scale))), max(1, int(round(h * self.scale))))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
-    def _foreground(self, frame: np.ndarray) -> np.ndarray:
-        """The frame's foreground mask (uint8, 255 = foreground, shadows excluded); learns the background."""
-        import cv2
-
-        mean, var = self._mean, self._var
-        diff = cv2.subtract(frame, mean, dtype=cv2.CV_32F)
-        dist2 = cv2.transform(cv2.multiply(diff, diff), _ONES_1x3)
-        ratio = cv2.divide(dist2, var)  # variance is at least VAR_MIN
-        mask = cv2.compare(ratio, self.var_threshold, cv2.CMP_GT)
-        fits = cv2.compare(ratio, self.FIT_THRESHOLD, cv2.CMP_LT)
-        cv2.accumulateWeighted(frame, mean, self.learning_rate, mask=fits)
-        cv2.accumulateWeighted(dist2, var, self.learning_rate, mask=fits)
-        np.clip(var, self.VAR_MIN, self.VAR_MAX, out=var)
-        self._drop_shadows(frame, mask)
-        return mask
-
-    def _drop_shadows(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """MOG2's shadow test on the foreground pixels: the frame is the background times a in [tau, 1], within
-        the variance threshold (scaled by a squared)."""
-        import cv2
-
-        points = cv2.findNonZero(mask)  # x, y of each pixel; far faster than np.nonzero on a sparse mask
-        if points is None:
-            return
-        points = points.reshape(-1, 2)  # (N, 1, 2) in OpenCV 4, (N, 2) in 5
-        idx = points[:, 1].astype(np.intp) * mask.shape[1] + points[:, 0]
-        f = frame.reshape(-1, 3).take(idx, axis=0).astype(np.float32)
-        m = self._mean.reshape(-1, 3).take(idx, axis=0)
-        v = self._var.reshape(-1).take(idx)
-        f0, f1, f2, m0, m1, m2 = f[:, 0], f[:, 1], f[:, 2], m[:, 0], m[:, 1], m[:, 2]
-        norm = m0 * m0 + m1 * m1 + m2 * m2
-        a = (m0 * f0 + m1 * f1 + m2 * f2) / np.maximum(norm, 1e-6)
-        d0, d1, d2 = a * m0 - f0, a * m1 - f1, a * m2 - f2
-        shadow = (a >= self.SHADOW_TAU) & (a <= 1.0) & (norm > 0)
-        shadow &= d0 * d0 + d1 * d1 + d2 * d2 < self.var_threshold * v * a * a
-        mask.reshape(-1)[idx[shadow]] = 0
-
-    def _absorb_static(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """Count how long each pixel has been foreground; copy long-static pixels into the background."""
-        import cv2
-
-        age = np.zeros_like(self._age)
-        cv2.add(self._age, 1, dst=age, mask=mask)  # +1 where foreground, 0 elsewhere
-        self._age = age
-        static = cv2.compare(age, self.static_frames, cv2.CMP_GT)
-        x, y, w, h = cv2.boundingRect(static)
-        if w and h:
-            self._set_background(frame, static[y : y + h, x : x + w], (x, y))
-
-    def _set_background(self, frame: np.ndarray, where: np.ndarray, offset: tuple[int, int]) -> None:
-        """Make ``frame`` the background where ``where`` (a uint8 mask of the region at ``offset`` = (x, y)) is
-        set: a fresh model there, as MOG2 starts a new mode (variance back to its initial value, age zero)."""
-        import cv2
-
-        x, y = offset
-        h, w = where.shape[:2]
-        region = np.s_[y : y + h, x : x + w]
-        cv2.accumulateWeighted(frame[region], self._mean[region], 1.0, mask=where)
-        np.putmask(self._var[region], where, self.VAR_INIT)
-        np.putmask(self._age[region], where, 0)
-
     def _detect_one(self, frame: np.ndarray, full_shape: tuple[int, ...]) -> Detections:
         """Detections in ``frame`` (the working image), as boxes of the original frame of ``full_shape``."""
         import cv2
 
-        mask = self._foreground(frame)
-        self._absorb_static(frame, mask)
+        model = self.model
+        mask = model.apply(frame)  # foreground, shadows out; long-static pixels are background from now on
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         # outer contours are the 8-connected components; far cheaper than connectedComponentsWithStats
@@ -259,7 +180,7 @@ class MotionDetector:
             blob, corner = _blob(contour, mask, (x, y, bw, bh), margin=2)
             if self._is_ghost(frame, blob, corner):
                 # the "object" is where the background model is wrong: correct it at once
-                self._set_background(frame, blob, corner)
+                model.set_background(frame, blob, corner)
                 continue
             boxes.append((x, y, x + bw, y + bh))
             scores.append(min(1.0, 0.35 + 0.65 * cv2.countNonZero(blob) / float(bw * bh)))
@@ -299,7 +220,7 @@ class MotionDetector:
             strongest = np.maximum(np.maximum(mag[..., 0], mag[..., 1]), mag[..., 2])
             return float(cv2.blur(strongest, (5, 5))[outline].mean())
 
-        in_frame, in_background = edges(frame), edges(self._mean)
+        in_frame, in_background = edges(frame), edges(self.model.mean)
         return in_background > 20.0 and in_frame < self.ghost_ratio * in_background
 
 
@@ -316,9 +237,6 @@ def _blob(
     blob = np.zeros((y2 - y1, x2 - x1), np.uint8)
     cv2.drawContours(blob, [contour], 0, 255, cv2.FILLED, offset=(-x1, -y1))
     return cv2.bitwise_and(blob, mask[y1:y2, x1:x2]), (x1, y1)
-
-
-_ONES_1x3 = np.ones((1, 3), np.float32)  # cv2.transform with it sums the three channels
 
 
 def _bgr(frame: np.ndarray) -> np.ndarray:
