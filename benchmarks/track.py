@@ -183,7 +183,7 @@ class GeneratedSource(FrameSource):
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 VTEST_HINT = (
     "vtest.avi (768x576, OpenCV's sample) comes with Debian's opencv-doc package: `apt-get install opencv-doc`, "
-    "then `dpkg -L opencv-doc | grep vtest` gives its path (gunzip it if it ends in .gz) for --video"
+    "then `dpkg -L opencv-doc | grep vtest` gives its path for --video (a .gz is unpacked by this script)"
 )
 
 
