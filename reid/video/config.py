@@ -53,12 +53,24 @@ class MotionConfig(ConfigModel):
     min_area: float = Field(0.0006, gt=0, lt=1)
     max_area: float = Field(0.25, gt=0, le=1)
     max_aspect: float = Field(6.0, ge=1)
-    history: int = Field(500, ge=10)
-    var_threshold: float = Field(24.0, gt=0)
+    history: int = Field(
+        500,
+        ge=10,
+        description="no effect, accepted so that older configs load: the background learns at learning_rate",
+    )
+    var_threshold: float = Field(
+        24.0, gt=0, description="foreground: squared colour distance to the background over its variance"
+    )
     learning_rate: float = Field(
         0.002, gt=0, le=1, description="background update rate per frame (slow: vehicles are not absorbed)"
     )
     static_frames: int = Field(30, ge=1, description="frames after which a still blob becomes background")
+    scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="frames are analysed at this fraction of their size (boxes are mapped back): cost ~ scale^2",
+    )
 
 
 class RejoinConfig(ConfigModel):
