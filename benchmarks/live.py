@@ -125,6 +125,7 @@ def run_live_once(root: Path, scene: Path, ckpt: Path, threshold: float, minutes
         server.stop()
     status = json.loads((out / "status.json").read_text())["cameras"]
     row = {"latency_p50": result.latency.p50, "latency_p99": result.latency.p99, "events": result.events,
+           "seen_p50": result.since_seen.p50, "seen_p99": result.since_seen.p99,
            "dropped": sum(c.get("frames_dropped", 0) for c in status.values()),
            "frames_in": sum(c.get("frames_in", 0) for c in status.values())}
     if not loop:
@@ -164,6 +165,8 @@ def main() -> None:
           f"({live['idf1'] - batch:+.3f}) |")
     print(f"| latency track end -> global id, p50 | {live['latency_p50']:.3f} s | |")
     print(f"| latency track end -> global id, p99 | {live['latency_p99']:.3f} s | under 1 s |")
+    print(f"| last frame a vehicle was seen -> global id, p50 / p99 | {live['seen_p50']:.2f} / "
+          f"{live['seen_p99']:.2f} s | |")
     print(f"| frames dropped by the real-time readers | {live['dropped']} of {live['frames_in']} | |")
     if args.minutes:
         long = run_live_once(root, scene, ckpt, threshold, args.minutes, "newest")

@@ -141,6 +141,9 @@ def _render(console, result) -> None:  # type: ignore[no-untyped-def]
     lat = result.latency
     if lat.count:
         console.print(f"latency from a track's end to its global id: p50 {lat.p50:.3f} s, p99 {lat.p99:.3f} s")
+    seen = result.since_seen
+    if seen.count:
+        console.print(f"from a vehicle's last frame to its global id: p50 {seen.p50:.2f} s, p99 {seen.p99:.2f} s")
     console.print(f"events: {result.out / 'events.jsonl'}; report: {result.report_path}; gallery: {result.gallery}")
     if result.interrupted:
         console.print("stopped on request; the same command continues the run")

@@ -74,6 +74,7 @@ class TrackletEvent:
     ended_wall: float = 0.0
     sequence: int = 0  # 0 for a track's first emission, then 1, 2, ...
     worker: str = ""  # which run of the camera's worker sent it (a restarted worker has another token)
+    seen_wall: float = 0.0  # wall-clock time of the last frame the track was seen in (0: not known)
     crop_images: list[bytes] = field(default_factory=list)  # with ship_outputs: the crops' JPEG bytes,
     # and ``crops`` are then paths relative to the output folder
 

@@ -40,6 +40,7 @@ class _Track:
     boxes: list[tuple[float, ...]] = field(default_factory=list)  # since the last emission
     sequence: int = 0  # emissions so far
     last_emit: float | None = None  # stream seconds of the last emission
+    seen_wall: float = 0.0  # wall-clock time of the last frame the track was seen in
 
 
 class LiveCamera:
@@ -66,13 +67,22 @@ class LiveCamera:
         self.tracks: dict[int, _Track] = {}  # local id -> its emission state
         self.frames = 0
         self.tracklets = 0
+        self._warmup: list[Any] = []  # the first frames, for a detector that learns from a batch
         self.last_time: float | None = None
 
     def process(self, frames: list[Any], detections: list[Any] | None = None) -> None:
         """Track ``frames`` (a batch of consecutive frames); ``detections`` when the caller detected already."""
         from reid.video.pipeline import _matched_boxes
 
+        if detections is None and getattr(self.detector, "model", ()) is None:
+            # the motion detector starts its background from the median of its first call's frames: give it a
+            # batch (the first second or so of a camera waits for it), not a single frame
+            self._warmup.extend(frames)
+            if len(self._warmup) < self.cfg.det_batch_size:
+                return
+            frames, self._warmup = self._warmup, []
         detections = detections if detections is not None else self.detector.detect([f.image for f in frames])
+        wall = time.time()
         for frame, dets in zip(frames, detections, strict=True):
             rows = self.tracker.update(dets, frame.image)
             boxes = _matched_boxes(rows, dets)
@@ -81,6 +91,7 @@ class LiveCamera:
                 local = int(local)
                 if local not in self.tracks:
                     self.tracks[local] = _Track(local)
+                self.tracks[local].seen_wall = wall
                 box = boxes[i]
                 self.tracks[local].boxes.append((frame.index + self.job.frame_offset, float(box[0]), float(box[1]),
                                                  float(box[2]), float(box[3]), float(rows[i, 5])))
@@ -92,11 +103,16 @@ class LiveCamera:
 
     def close(self) -> None:
         """Emit every track still alive as ended (the stream ended or the run stops)."""
+        if self._warmup:
+            frames, self._warmup = self._warmup, []
+            detections = self.detector.detect([f.image for f in frames])
+            self.process(frames, detections)
         self._emit_finished(final=True)
 
     # -- emissions -----------------------------------------------------------------------------------------
 
     def _emit_finished(self, final: bool) -> None:
+        decided = time.time()  # the track's end: the latency to its global id is counted from here
         summaries = []
         for s in self.acc.pop_finished(final=final):
             track = self.tracks.pop(s.tracklet.track_id)
@@ -107,7 +123,7 @@ class LiveCamera:
         if summaries:
             if self.cfg.save_crops:
                 self._save_crops([s for s, _ in summaries])
-            self._send(summaries, final=True)
+            self._send(summaries, final=True, decided=decided)
 
     def _emit_long_stays(self, now: float) -> None:
         due = []
@@ -119,7 +135,7 @@ class LiveCamera:
             if now - since >= self.live.emit_every:
                 due.append((self.acc.snapshot(local), track))
         if due:
-            self._send(due, final=False)
+            self._send(due, final=False, decided=time.time())
 
     def _save_crops(self, summaries: list[Any]) -> None:
         from pathlib import Path
@@ -130,12 +146,11 @@ class LiveCamera:
         for s in summaries:
             save_crops(s, root / str(s.tracklet.track_id))
 
-    def _send(self, items: list[tuple[Any, _Track]], final: bool) -> None:
+    def _send(self, items: list[tuple[Any, _Track]], final: bool, decided: float) -> None:
         from reid.video.tracklets import embed_summaries
 
         if self.embedder is not None:
             embed_summaries([s for s, _ in items], self.embedder, self.cfg.embed_batch_size)
-        now = time.time()
         for s, track in items:
             t = s.tracklet
             boxes = np.asarray(track.boxes, np.float32).reshape(-1, 6)
@@ -144,8 +159,8 @@ class LiveCamera:
             self.emit(TrackletEvent(
                 camera=t.camera, track_id=t.track_id, cls=t.cls, first_frame=t.first_frame,
                 last_frame=t.last_frame, t_start=t.first_time, t_end=t.last_time, num_boxes=t.num_boxes,
-                feature=t.feature, crops=crops, boxes=boxes, final=final, ended_wall=now,
-                sequence=track.sequence, crop_images=images))
+                feature=t.feature, crops=crops, boxes=boxes, final=final, ended_wall=decided,
+                seen_wall=track.seen_wall, sequence=track.sequence, crop_images=images))
             track.sequence += 1
             track.last_emit = t.last_time
             if final:

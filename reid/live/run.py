@@ -82,7 +82,8 @@ class LiveResult:
     events: int
     new_identities: int
     known_identities: int
-    latency: LatencyStats
+    latency: LatencyStats  # from each track's end (as its camera decided it) to its global id
+    since_seen: LatencyStats  # from the last frame each vehicle was seen in to its global id
     report_path: Path | None
     interrupted: bool
     threshold: float
@@ -96,7 +97,8 @@ class _Driver:
         self.options = options
         self.config = config
         self.hooks = hooks
-        self.latencies: list[float] = []
+        self.latencies: list[float] = []  # track end (the worker's decision) -> global id
+        self.since_seen: list[float] = []  # last frame the vehicle was seen in -> global id (ended tracks)
         self.failures: list[CameraFailed] = []
         self.finished: dict[str, CameraSummary] = {}
         self.new_ids: set[int] = set()
@@ -216,13 +218,18 @@ class _Driver:
             self.new_ids.add(gid)
         elif a.known_before:
             self.known_ids.add(gid)
-        latency = max(0.0, time.time() - e.ended_wall) if e.ended_wall else 0.0
+        now = time.time()
+        latency = max(0.0, now - e.ended_wall) if e.ended_wall else 0.0
+        since_seen = max(0.0, now - e.seen_wall) if e.seen_wall else None
         self.latencies.append(latency)
+        if since_seen is not None and e.final:
+            self.since_seen.append(since_seen)
         self.outputs.event({
             "wall_time": round(time.time(), 3), "camera": e.camera, "track_id": e.track_id, "global_id": gid,
             "t_start": round(e.t_start, 3), "t_end": round(e.t_end, 3),
             "similarity": None if a.similarity is None else round(a.similarity, 4),
             "new": a.new, "known_before": a.known_before, "final": e.final, "latency_s": round(latency, 4),
+            "since_last_seen_s": None if since_seen is None else round(since_seen, 4),
             "first_frame": e.first_frame, "last_frame": e.last_frame, "num_boxes": e.num_boxes,
             "crops": [_rel(p, self.out) for p in e.crops]})
         self.outputs.mot_rows(e.camera, gid, e.boxes)
@@ -298,12 +305,11 @@ class _Driver:
                 entry["state"] = "interrupted" if interrupted else "ended"
         self.outputs.write_status(running=False)
         self.gallery.close()
-        values = np.asarray(self.latencies, np.float64)
-        latency = LatencyStats(len(values), *(float(np.percentile(values, q)) for q in (50, 99)),
-                               float(values.max())) if len(values) else LatencyStats()
+        latency, since_seen = _stats(self.latencies), _stats(self.since_seen)
         return LiveResult(out=self.out, gallery=self.gallery_path, cameras=self.finished, failures=self.failures,
                           events=self.outputs.events, new_identities=len(self.new_ids),
-                          known_identities=len(self.known_ids), latency=latency, report_path=report,
+                          known_identities=len(self.known_ids), latency=latency, since_seen=since_seen,
+                          report_path=report,
                           interrupted=interrupted, threshold=self.threshold)
 
 
@@ -333,6 +339,13 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
         if hooks.engine is None and hasattr(engine, "shutdown"):
             engine.shutdown()
     return result
+
+
+def _stats(values: list[float]) -> LatencyStats:
+    if not values:
+        return LatencyStats()
+    v = np.asarray(values, np.float64)
+    return LatencyStats(len(v), float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(v.max()))
 
 
 def _shared(config: LiveConfig) -> bool:
