@@ -52,6 +52,11 @@ def embed(
         bool, typer.Option("--skip-missing", help="Skip listed images that are missing on disk (counted).")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (this machine, default) or ray (a pool of actors on a Ray cluster, each loading "
+                         "the network once; pip install \"reid[ray]\").")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="--engine ray: the cluster (default: RAY_ADDRESS, else a local Ray).")] = None,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
@@ -76,13 +81,22 @@ def embed(
     out_path = out if out.suffix == ".npz" else out.with_suffix(".npz")
     if out_path.exists() and not overwrite:
         raise OutputError(f"{out_path} already exists", "pass --overwrite or choose another --out")
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown --engine {engine!r}", "use local or ray")
     num_workers = capped_workers(cfg.num_workers, "--workers" if workers is not None else "num_workers")
     embedder = CropEmbedder.from_checkpoint(weights, device=cfg.device, batch_size=cfg.batch_size)
     with progress(transient=True) as bar:
         callback = progress_callback(bar, "embedding", len(records))
-        feats = embed_records(
-            records, embedder, batch_size=cfg.batch_size, num_workers=num_workers, progress=callback
-        )
+        if engine == "ray":
+            from reid.engine.config import EngineConfig
+            from reid.engine.ray import embed_records_on_ray
+
+            feats = embed_records_on_ray(list(records), weights, cfg.device, cfg.batch_size,
+                                         EngineConfig(name="ray", address=ray_address), progress=callback)
+        else:
+            feats = embed_records(
+                records, embedder, batch_size=cfg.batch_size, num_workers=num_workers, progress=callback
+            )
     meta = {
         "identity": embedder.identity,
         "weights": str(weights),

@@ -284,3 +284,57 @@ def _first_line(exc: BaseException) -> str:
 
 
 __all__ = ["RayEngine", "import_ray", "CameraOutput", "CameraStatus"]
+
+
+# -- embedding a dataset on the cluster --------------------------------------------------------------------
+
+
+class EmbedActor:
+    """Loads the network once and embeds chunks of records (Ray's callable-class pattern for batch inference)."""
+
+    def __init__(self, weights: str, device: str, batch_size: int) -> None:
+        from reid.models.inference import CropEmbedder
+
+        self.embedder = CropEmbedder.from_checkpoint(weights, device=device, batch_size=batch_size)
+        self.batch_size = batch_size
+
+    def embed(self, records: list[Any]) -> Any:
+        from reid.models.inference import embed_records
+
+        return embed_records(records, self.embedder, batch_size=self.batch_size, num_workers=0)
+
+
+def embed_records_on_ray(records: list[Any], weights: str, device: str = "auto", batch_size: int = 128,
+                         config: Any = None, progress: Any = None, chunk: int = 1024) -> Any:
+    """Embeddings (N, D) of ``records``, in their order, computed by a pool of actors on the Ray cluster.
+
+    Each actor loads the network once (``engine.num_cpus_per_camera`` CPUs and ``engine.num_gpus_per_camera``
+    GPUs each; as many actors as the cluster has room for) and embeds chunks of ``chunk`` images. The images
+    must be readable at the same paths on every node (shared storage), as the checkpoint must.
+    """
+    import numpy as np
+
+    engine = RayEngine(config)
+    ray = engine.connect()
+    try:
+        from ray.util import ActorPool
+
+        cfg = engine.config
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        room = [cpus / max(cfg.num_cpus_per_camera, 1e-6)]
+        if cfg.num_gpus_per_camera > 0:
+            room.append(gpus / cfg.num_gpus_per_camera)
+        chunks = [records[i:i + chunk] for i in range(0, len(records), chunk)]
+        n = max(1, min(int(min(room)), len(chunks)))
+        actor = ray.remote(EmbedActor).options(num_cpus=cfg.num_cpus_per_camera, num_gpus=cfg.num_gpus_per_camera)
+        pool = ActorPool([actor.remote(str(weights), device, batch_size) for _ in range(n)])
+        parts, done = [], 0
+        for part in pool.map(lambda a, c: a.embed.remote(c), chunks):
+            parts.append(part)
+            done += len(part)
+            if progress is not None:
+                progress(done, len(records))
+        return np.concatenate(parts, axis=0) if parts else np.zeros((0, 0), np.float32)
+    finally:
+        engine.shutdown()

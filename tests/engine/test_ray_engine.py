@@ -156,3 +156,18 @@ def test_live_cameras_run_as_ray_actors(ray_cluster, folder, tmp_path: Path) -> 
     assert events and {e["camera"] for e in events} == {"cam1", "cam2"}
     crops = [Path(tmp_path / "out" / c) for e in events for c in e["crops"]]
     assert crops and all(p.is_file() for p in crops)  # crops travelled inside the events
+
+
+@pytest.mark.slow
+def test_embedding_a_dataset_on_ray_gives_the_local_embeddings(ray_cluster, folder, tmp_path: Path) -> None:
+    from reid.data.datasets import read_dataset
+    from reid.engine.config import EngineConfig
+    from reid.engine.ray import embed_records_on_ray
+    from reid.models.inference import embed_records
+    from reid.synth.vehicleid import write_vehicleid
+
+    write_vehicleid(tmp_path / "vid", num_train_ids=4, num_test_ids=8, size=(64, 64), seed=1)
+    records = list(read_dataset("vehicleid", tmp_path / "vid", "large"))
+    local = embed_records(records, str(folder["ckpt"]), device="cpu", num_workers=0)
+    remote = embed_records_on_ray(records, str(folder["ckpt"]), "cpu", 64, EngineConfig(name="ray"), chunk=7)
+    assert remote.shape == local.shape and np.allclose(remote, local, atol=1e-5)
