@@ -43,6 +43,18 @@ class _Track:
     seen_wall: float = 0.0  # wall-clock time of the last frame the track was seen in
 
 
+@dataclass
+class _Outgoing:
+    """One emission on its way: the summary to embed, and the track's state when it was decided."""
+
+    summary: Any
+    seen_wall: float
+    sequence: int
+    boxes: np.ndarray
+    final: bool
+    decided: float
+
+
 class LiveCamera:
     """The tracking state of one live camera; :meth:`process` one frame, :meth:`close` at the end."""
 
@@ -68,6 +80,8 @@ class LiveCamera:
         self.frames = 0
         self.tracklets = 0
         self._warmup: list[Any] = []  # the first frames, for a detector that learns from a batch
+        self.defer_embedding = False  # set by a worker that embeds several cameras' crops in one call
+        self.outgoing: list[_Outgoing] = []
         self.last_time: float | None = None
 
     def process(self, frames: list[Any], detections: list[Any] | None = None) -> None:
@@ -147,25 +161,36 @@ class LiveCamera:
             save_crops(s, root / str(s.tracklet.track_id))
 
     def _send(self, items: list[tuple[Any, _Track]], final: bool, decided: float) -> None:
+        """Emit ``items`` (summary, track): embedded here, or, with ``defer_embedding``, queued in
+        :attr:`outgoing` for the caller to embed together with other cameras' (one batched call)."""
         from reid.video.tracklets import embed_summaries
 
-        if self.embedder is not None:
-            embed_summaries([s for s, _ in items], self.embedder, self.cfg.embed_batch_size)
-        for s, track in items:
-            t = s.tracklet
+        ready = []
+        for s, track in items:  # the state of the track at its emission, before more boxes arrive
             boxes = np.asarray(track.boxes, np.float32).reshape(-1, 6)
             track.boxes = []
+            ready.append(_Outgoing(s, track.seen_wall, track.sequence, boxes, final, decided))
+            track.sequence += 1
+            track.last_emit = s.tracklet.last_time
+        if self.defer_embedding:
+            self.outgoing.extend(ready)
+            return
+        if self.embedder is not None:
+            embed_summaries([o.summary for o in ready], self.embedder, self.cfg.embed_batch_size)
+        self.deliver(ready)
+
+    def deliver(self, ready: list[_Outgoing]) -> None:
+        """Emit embedded emissions as events."""
+        for o in ready:
+            t = o.summary.tracklet
             crops, images = self._shipped(t.crop_paths)
             self.emit(TrackletEvent(
                 camera=t.camera, track_id=t.track_id, cls=t.cls, first_frame=t.first_frame,
                 last_frame=t.last_frame, t_start=t.first_time, t_end=t.last_time, num_boxes=t.num_boxes,
-                feature=t.feature, crops=crops, boxes=boxes, final=final, ended_wall=decided,
-                seen_wall=track.seen_wall, sequence=track.sequence, crop_images=images))
-            track.sequence += 1
-            track.last_emit = t.last_time
-            if final:
+                feature=t.feature, crops=crops, boxes=o.boxes, final=o.final, ended_wall=o.decided,
+                seen_wall=o.seen_wall, sequence=o.sequence, crop_images=images))
+            if o.final:
                 self.tracklets += 1
-
 
     def _shipped(self, paths: list[str]) -> tuple[list[str], list[bytes]]:
         """Crop paths as they are (a worker that shares the output folder), or, with ``ship_outputs``, paths

@@ -3,7 +3,8 @@
 On a GPU, one network per camera process wastes memory and leaves the GPU idle between small calls. Here one
 worker runs every camera of the run: each camera keeps its own reader thread, tracker and per-track state
 (:class:`reid.live.camera.LiveCamera`), and the newest frame of every camera that has one is detected in one
-batched call of the shared detector; the shared embedder serves every camera's ended tracks. A stateful
+batched call of the shared detector, and the tracks every camera ended meanwhile are embedded in one call of the
+shared embedder. A stateful
 detector (the motion detector learns each camera's background) cannot be shared, so with it each camera keeps
 its own and only the process is shared.
 
@@ -37,6 +38,7 @@ def run_shared_live(jobs: list[CameraJob], emit: Any, stop: Any, embedder: Any =
             reader = LiveReader.open(job.source, job.config, job.live, job.start_time,
                                      getattr(job.live, "epoch", None))
             camera = LiveCamera(job, emit, embedder, detector=shared, fps=reader.fps)
+            camera.defer_embedding = True  # the ended tracks of every camera are embedded in one call
         except ReidError as exc:
             emit(CameraFailed(job.camera, type(exc).__name__, exc.message, exc.hint))
             continue
@@ -59,6 +61,7 @@ def run_shared_live(jobs: list[CameraJob], emit: Any, stop: Any, embedder: Any =
                         camera.process([frame])
             else:
                 time.sleep(0.005)
+            _embed_together([camera for _, camera in cameras.values()], embedder)
             for name in [n for n, (reader, _) in cameras.items() if reader.finished]:
                 reader, camera = cameras.pop(name)
                 states[name] = _finish(name, reader, camera, emit, "complete", started)
@@ -74,6 +77,21 @@ def run_shared_live(jobs: list[CameraJob], emit: Any, stop: Any, embedder: Any =
             states[name] = _finish(name, reader, camera, emit, "interrupted", started)
 
 
+def _embed_together(cameras: list[Any], embedder: Any) -> None:
+    """One embedding call for the emissions every camera has queued, then each camera sends its own."""
+    from reid.video.tracklets import embed_summaries
+
+    queued = [(camera, camera.outgoing) for camera in cameras if camera.outgoing]
+    if not queued:
+        return
+    summaries = [o.summary for _, items in queued for o in items]
+    if embedder is not None:
+        embed_summaries(summaries, embedder, queued[0][0].cfg.embed_batch_size)
+    for camera, items in queued:
+        camera.outgoing = []
+        camera.deliver(items)
+
+
 def _finish(name: str, reader: Any, camera: Any, emit: Any, state: str, started: float) -> str:
     """Close one camera: its open tracks are emitted, then its status and summary."""
     from reid.live.camera import _status
@@ -85,6 +103,7 @@ def _finish(name: str, reader: Any, camera: Any, emit: Any, state: str, started:
         emit(CameraFailed(name, type(failure).__name__, failure.message, failure.hint))
         return "failed"
     camera.close()
+    _embed_together([camera], camera.embedder)
     source = reader.source
     if state == "complete" and (source.incomplete or getattr(source, "restarted", False)):
         state = "incomplete" if source.incomplete else "ended"
