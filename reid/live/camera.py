@@ -3,9 +3,9 @@
 The loop takes the newest frame from the reader thread (:mod:`reid.live.reader`), detects, tracks, keeps each
 track's best K crops, and emits :class:`TrackletEvent` values:
 
-- when a track ends: unseen for the tracker's ``track_buffer``, or, for a track whose last box touched the frame
-  border (a vehicle driving out of view), for ``exit_grace`` seconds only, so that its global id follows within
-  about a second;
+- when a track ends: unseen for ``lost_grace`` seconds inside the view, or ``exit_grace`` seconds when its last
+  box touched the frame border or its motion carries it there (a vehicle driving out of view), so that its
+  global id follows within about a second; a track the tracker finds again later continues as a new tracklet;
 - every ``emit_every`` seconds while a vehicle stays in view (a long stay), with the best crops so far.
 
 State per track is bounded: K crops, a few numbers, and the boxes seen since its last emission. The tracker's
@@ -73,8 +73,8 @@ class LiveCamera:
         self.names = dict(getattr(self.detector, "names", {}) or {})
         self.tracker = CameraTracker(load_tracker_config(self.cfg.tracker), fps)
         exit_steps = max(1, int(round(self.live.exit_grace * fps)))
-        self.acc = TrackletAccumulator(job.camera, self.cfg.crops_per_track, self.tracker.track_buffer,
-                                       exit_steps=exit_steps)
+        lost_steps = min(self.tracker.track_buffer, max(exit_steps, int(round(self.live.lost_grace * fps))))
+        self.acc = TrackletAccumulator(job.camera, self.cfg.crops_per_track, lost_steps, exit_steps=exit_steps)
         self.ids = FreshIds(offset=job.id_offset)  # local ids: never reused, after an earlier session's
         self.tracks: dict[int, _Track] = {}  # local id -> its emission state
         self.frames = 0

@@ -25,8 +25,11 @@ class LiveConfig(ConfigModel):
     emit_every: float = Field(
         10.0, gt=0, description="seconds between emissions of a vehicle that stays in view (a long stay)")
     exit_grace: float = Field(
-        0.5, ge=0, description="seconds a track lost at the frame border (driving out) waits before it ends; "
-        "a track lost inside the view waits the tracker's full track_buffer (an occlusion)")
+        0.5, ge=0, description="seconds a track lost at the frame border (driving out) waits before it ends")
+    lost_grace: float = Field(
+        1.0, ge=0, description="seconds a track lost inside the view (an occlusion, a missed detection) waits "
+        "before it ends; if the tracker finds it again later, the rest is a new tracklet, which the linker joins "
+        "to the same identity by its look (the tracker's track_buffer is the upper bound)")
     drop: Literal["newest", "none"] = Field(
         "newest", description="newest: a camera that falls behind skips to the newest frame and counts the "
         "frames it skipped (real time); none: every frame is processed, however late")

@@ -82,9 +82,14 @@ class OnlineLinker:
     # -- assignment ----------------------------------------------------------------------------------------
 
     def assign(self, camera: str, track_id: int, t_start: float, t_end: float,
-               feature: np.ndarray | None) -> Assignment:
-        """The global id of one event (a track's first emission decides; later ones keep it)."""
+               feature: np.ndarray | None, final: bool = True) -> Assignment:
+        """The global id of one event (a track's first emission decides; later ones keep it).
+
+        A track that is still in view (``final`` false: a long stay's periodic emission) counts as seen until
+        further notice, so no other track of its camera can join its identity meanwhile.
+        """
         key = (camera, int(track_id))
+        t_end = float(t_end) if final else float("inf")
         vector = _unit(feature) if feature is not None else None
         if key in self.tracks:
             gid, old = self.tracks[key]

@@ -210,7 +210,7 @@ class _Driver:
 
     def _event(self, e: TrackletEvent) -> None:
         e = self._localise(e)
-        a = self.linker.assign(e.camera, e.track_id, e.t_start, e.t_end, e.feature)
+        a = self.linker.assign(e.camera, e.track_id, e.t_start, e.t_end, e.feature, final=e.final)
         gid = self.store.record(e, a.global_id, a.new)
         if gid != a.global_id:  # another writer took the id meanwhile: the gallery's id is the one published
             self.linker.rename(a.global_id, gid)

@@ -150,7 +150,16 @@ class TrackletAccumulator:
         unseen = self.step - s.last_step
         if unseen > self.lost_steps:
             return True
-        return self.exit_steps is not None and unseen > self.exit_steps and self._at_border(s.last_box)
+        return self.exit_steps is not None and unseen > self.exit_steps and (
+            self._at_border(s.last_box) or self._driven_out(s, unseen))
+
+    def _driven_out(self, s: TrackState, unseen: int) -> bool:
+        """Where the track's last box would be now, at its speed, touches the frame border: it drove out of view
+        (a detector often loses a vehicle a little before its box reaches the border)."""
+        if self.frame_size is None or not s.velocity.any():
+            return False
+        shift = np.repeat(s.velocity * max(unseen, 1), 2)
+        return self._at_border(s.last_box + shift)
 
     def snapshot(self, track_id: int) -> TrackSummary:
         """A summary of a track that is still alive (its best crops so far, copied), for a periodic emission."""

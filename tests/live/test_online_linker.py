@@ -70,3 +70,13 @@ def test_memory_stays_bounded_by_max_identities() -> None:
         linker.assign("cam1", i, 10.0 * i, 10.0 * i + 1, rng.normal(size=8).astype(np.float32))
         linker.forget_track("cam1", i)
     assert len(linker.identities) == 5 and len(linker.tracks) == 0
+
+
+def test_a_track_still_in_view_blocks_its_camera_until_it_ends() -> None:
+    linker = OnlineLinker(LinkConfig(threshold=0.5))
+    a = linker.assign("cam1", 1, 0.0, 2.0, vec(1), final=False)  # a long stay's first emission
+    b = linker.assign("cam1", 2, 3.0, 4.0, vec(1))  # the same camera while track 1 is still in view
+    assert b.global_id != a.global_id
+    linker.assign("cam1", 1, 0.0, 5.0, vec(1), final=True)
+    c = linker.assign("cam1", 3, 8.0, 9.0, vec(1))
+    assert c.global_id in (a.global_id, b.global_id)
