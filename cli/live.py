@@ -66,6 +66,8 @@ def live(
         overrides.append("track.classes=[" + ",".join(c.strip() for c in classes.split(",") if c.strip()) + "]")
     cfg = _load_config(config, overrides)
     stop = threading.Event()
+    report_now = threading.Event()
+    _report_on_sigusr1(report_now)  # at once: SIGUSR1's default action would end the process
 
     def notice(camera: str | None, text: str) -> None:
         where = f"camera {camera}: " if camera else ""
@@ -80,7 +82,7 @@ def live(
             text = "  ".join(f"{k}={v}" for k, v in info.items() if k != "stage")
             bar.update(tasks[camera], completed=done, info=text)
 
-        hooks = LiveHooks(progress=on_progress, notice=notice, stop=stop)
+        hooks = LiveHooks(progress=on_progress, notice=notice, stop=stop, report_request=report_now)
         previous = _stop_gracefully(stop)
         try:
             result = run_live(LiveOptions(sources, out, gallery, overwrite), cfg, hooks)
@@ -102,6 +104,13 @@ def _stop_gracefully(stop: object) -> dict:
         stop.set()  # type: ignore[attr-defined]
 
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _report_on_sigusr1(event: object) -> None:
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, lambda signum, frame: event.set())  # type: ignore[attr-defined]
 
 
 def _restore(previous: dict) -> None:

@@ -63,6 +63,7 @@ class LiveHooks:
     stop: threading.Event | None = None
     engine: Any = None  # an engine object (default: from the config)
     embedder: Any = None  # a loaded network (tests); else loaded from track.reid_weights
+    report_request: threading.Event | None = None  # set it to have report.html written now (the CLI: SIGUSR1)
 
 
 @dataclass
@@ -204,8 +205,11 @@ class _Driver:
                 self._notice(message.camera, message.summary.warning)
         elif isinstance(message, CameraFailed):
             self._fail(message)
-        if self.report_requested:
+        request = self.hooks.report_request
+        if self.report_requested or (request is not None and request.is_set()):
             self.report_requested = False
+            if request is not None:
+                request.clear()
             self.write_report()
 
     def _event(self, e: TrackletEvent) -> None:
@@ -325,7 +329,7 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
     stop = hooks.stop or threading.Event()
     engine = hooks.engine or (build_engine("local", workers=len(jobs), shared=_shared(config))
                               if config.engine.name == "local" else build_engine("ray", config=config.engine))
-    previous = _on_sigusr1(driver)
+    previous = _on_sigusr1(driver) if hooks.report_request is None else None
     interrupted = False
     try:
         engine.run(jobs, driver.on_message, stop)

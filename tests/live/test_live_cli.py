@@ -142,7 +142,7 @@ def test_a_camera_whose_server_drops_reconnects_and_the_others_lose_nothing(worl
     assert {"cam2", "cam3"} <= {e["camera"] for e in events}
 
 
-def test_sigterm_stops_cleanly_and_the_same_command_continues_the_ids(world: dict, tmp_path: Path) -> None:
+def test_sigusr1_writes_the_report_sigterm_stops_cleanly_and_the_same_command_continues_the_ids(world: dict, tmp_path: Path) -> None:
     scene = world["scene"]
     sources = write_sources(tmp_path / "sources.yaml", {c: str(scene / f"{c}.mp4") for c in CAMERAS})
     out = tmp_path / "out"
@@ -154,6 +154,11 @@ def test_sigterm_stops_cleanly_and_the_same_command_continues_the_ids(world: dic
                 break
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.3)
+        proc.send_signal(signal.SIGUSR1)  # the report, now, while the run goes on
+        deadline = time.time() + 60
+        while not (out / "report.html").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        assert (out / "report.html").is_file() and proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
