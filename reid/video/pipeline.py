@@ -98,165 +98,145 @@ def track_video(
     the motion detector, which learns each camera's background). ``out_dir`` must exist (the caller checks it
     with :func:`reid.io.prepare_output_dir`).
     """
-    from reid.video.detectors import build_detector
-    from reid.video.rejoin import rejoin
-    from reid.video.roi import with_region
-    from reid.video.tracking import CameraTracker
-
-    out_dir = Path(out_dir)
     src = (
         source
         if isinstance(source, FrameSource)
         else open_source(source, config.vid_stride, config.fps, config.reconnects)
     )
-    tracker_config = load_tracker_config(config.tracker)
-    det = detector if detector is not None else build_detector(config)
-    det = with_region(det, config.roi)  # region of interest (reid.video.roi): outside detections never reach the tracker
-    names = dict(getattr(det, "names", {}) or {})
-    step_fps = src.fps / src.vid_stride
-    tracker = CameraTracker(tracker_config, step_fps)
-
-    update_status(out_dir, camera, running_entry(src.name))
-    final_mot = mot_path(out_dir, camera)
-    spool = MotSpool(final_mot)
-    live_video = (
-        VideoAnnotator(video_path(out_dir, camera), step_fps, config.trail)
-        if (config.save_video and not src.replayable)
-        else None
-    )
-    acc = TrackletAccumulator(camera, config.crops_per_track, tracker.track_buffer, time_offset)
-    ids = FreshIds()
-    crops_root = out_dir / "crops" / camera
-    finished: list[TrackSummary] = []
-    pending: list[TrackSummary] = []
-    started = time.perf_counter()
-    processed = 0
-    reid_time = [0.0]
-
-    def flush(force: bool) -> None:
-        nonlocal pending
-        for s in acc.pop_finished(final=force):
-            ids.end(s.tracklet.track_id)
-            if s.tracklet.num_boxes < config.min_boxes:
-                continue  # noise (a flicker of the detector): never embedded, its boxes are dropped
-            if config.save_crops:
-                save_crops(s, crops_root / str(s.tracklet.track_id))
-            pending.append(s)
-        if embedder is not None and (force or sum(len(s.crops) for s in pending) >= config.embed_batch_size):
-            t0 = time.perf_counter()
-            embed_summaries(pending, embedder, config.embed_batch_size)
-            reid_time[0] += time.perf_counter() - t0
-        if embedder is None or not any(s.crops for s in pending):
-            for s in pending:
-                s.crops = []
-            finished.extend(pending)
-            pending = []
-
-    def run_batch(batch: list[Any]) -> None:
-        nonlocal processed
-        detections = det.detect([f.image for f in batch])
-        for frame, dets in zip(batch, detections, strict=True):
-            rows = tracker.update(dets, frame.image)
-            boxes = _matched_boxes(rows, dets)
-            rows = ids.remap(rows)
-            t0 = time.perf_counter()
-            acc.update(frame.index, frame.time, frame.image, rows, boxes)
-            reid_time[0] += time.perf_counter() - t0
-            spool.write(frame.index, rows[:, 4], boxes, rows[:, 5])
-            if live_video is not None:
-                live_video.write(frame.index, frame.image, rows[:, 4], boxes)
-            processed += 1
-            flush(force=False)
-            if progress is not None:
-                elapsed = time.perf_counter() - started
-                progress(
-                    processed,
-                    src.expected_outputs,
-                    fps=processed / elapsed if elapsed else 0.0,
-                    tracks=len(acc.live),
-                )
-
+    run = _CameraPass(src, camera, config, embedder, Path(out_dir), detector, time_offset)
     try:
         batch: list[Any] = []
         for frame in src:
             batch.append(frame)
             if len(batch) >= config.det_batch_size:
-                run_batch(batch)
+                run.frames(batch, progress)
                 batch = []
         if batch:
-            run_batch(batch)
-        flush(force=True)
-        incomplete, warning = (
-            src.incomplete,
-            src.warning,
-        )  # read now: drawing the video reads the source again
-        seconds = time.perf_counter() - started
+            run.frames(batch, progress)
+        result = run.finish()
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    return result
 
+
+class _CameraPass:
+    """The state of one pass over a camera: detector, tracker, per-track state, and the writers it feeds."""
+
+    def __init__(self, src: FrameSource, camera: str, config: TrackConfig, embedder: Embedder | None,
+                 out_dir: Path, detector: Any, time_offset: float) -> None:
+        from reid.video.detectors import build_detector
+        from reid.video.roi import with_region
+        from reid.video.tracking import CameraTracker
+
+        self.src, self.camera, self.config, self.embedder, self.out_dir = src, camera, config, embedder, out_dir
+        det = detector if detector is not None else build_detector(config)
+        self.det = with_region(det, config.roi)  # region of interest: outside detections never reach the tracker
+        self.names = dict(getattr(self.det, "names", {}) or {})
+        self.step_fps = src.fps / src.vid_stride
+        self.tracker = CameraTracker(load_tracker_config(config.tracker), self.step_fps)
+        update_status(out_dir, camera, running_entry(src.name))
+        self.final_mot = mot_path(out_dir, camera)
+        self.spool = MotSpool(self.final_mot)
+        self.live_video = (VideoAnnotator(video_path(out_dir, camera), self.step_fps, config.trail)
+                           if (config.save_video and not src.replayable) else None)
+        self.acc = TrackletAccumulator(camera, config.crops_per_track, self.tracker.track_buffer, time_offset)
+        self.ids = FreshIds()
+        self.crops_root = out_dir / "crops" / camera
+        self.finished: list[TrackSummary] = []
+        self.pending: list[TrackSummary] = []
+        self.started = time.perf_counter()
+        self.processed = 0
+        self.reid_time = 0.0
+
+    def frames(self, batch: list[Any], progress: Progress | None) -> None:
+        """Detect and track a batch of frames, and hand on the tracks that ended."""
+        detections = self.det.detect([f.image for f in batch])
+        for frame, dets in zip(batch, detections, strict=True):
+            rows = self.tracker.update(dets, frame.image)
+            boxes = _matched_boxes(rows, dets)
+            rows = self.ids.remap(rows)
+            t0 = time.perf_counter()
+            self.acc.update(frame.index, frame.time, frame.image, rows, boxes)
+            self.reid_time += time.perf_counter() - t0
+            self.spool.write(frame.index, rows[:, 4], boxes, rows[:, 5])
+            if self.live_video is not None:
+                self.live_video.write(frame.index, frame.image, rows[:, 4], boxes)
+            self.processed += 1
+            self.flush(force=False)
+            if progress is not None:
+                elapsed = time.perf_counter() - self.started
+                progress(self.processed, self.src.expected_outputs,
+                         fps=self.processed / elapsed if elapsed else 0.0, tracks=len(self.acc.live))
+
+    def flush(self, force: bool) -> None:
+        """Ended tracks wait until their crops fill an embedding batch (all of them when ``force``)."""
+        config = self.config
+        for s in self.acc.pop_finished(final=force):
+            self.ids.end(s.tracklet.track_id)
+            if s.tracklet.num_boxes < config.min_boxes:
+                continue  # noise (a flicker of the detector): never embedded, its boxes are dropped
+            if config.save_crops:
+                save_crops(s, self.crops_root / str(s.tracklet.track_id))
+            self.pending.append(s)
+        if self.embedder is not None and (force or sum(len(s.crops) for s in self.pending) >= config.embed_batch_size):
+            t0 = time.perf_counter()
+            embed_summaries(self.pending, self.embedder, config.embed_batch_size)
+            self.reid_time += time.perf_counter() - t0
+        if self.embedder is None or not any(s.crops for s in self.pending):
+            for s in self.pending:
+                s.crops = []
+            self.finished.extend(self.pending)
+            self.pending = []
+
+    def finish(self) -> CameraResult:
+        """Rejoin broken tracks, write the MOT file, tracklets, video and status; the camera's result."""
+        from reid.video.rejoin import rejoin
+
+        config, src = self.config, self.src
+        self.flush(force=True)
+        incomplete, warning = src.incomplete, src.warning  # read now: drawing the video reads the source again
+        seconds = time.perf_counter() - self.started
         t0 = time.perf_counter()
-        summaries = list(finished)
-        summaries, mapping = (
-            rejoin(summaries, config.rejoin, step_fps)
-            if embedder is not None
-            else (
-                summaries,
-                {s.tracklet.track_id: s.tracklet.track_id for s in summaries},
-            )
-        )
-        reid_time[0] += time.perf_counter() - t0
+        summaries = list(self.finished)
+        if self.embedder is not None:
+            summaries, mapping = rejoin(summaries, config.rejoin, self.step_fps)
+        else:
+            mapping = {s.tracklet.track_id: s.tracklet.track_id for s in summaries}
+        self.reid_time += time.perf_counter() - t0
         kept = [s for s in summaries if s.tracklet.num_boxes >= config.min_boxes]
         kept_ids = {s.tracklet.track_id for s in kept}
         final_map = {old: new for old, new in mapping.items() if new in kept_ids}
         if config.save_crops:
-            _organise_crops(crops_root, mapping, kept_ids, kept)
-        spool.finish(final_map)
+            _organise_crops(self.crops_root, mapping, kept_ids, kept)
+        self.spool.finish(final_map)
         tracklets = sorted((s.tracklet for s in kept), key=lambda t: t.track_id)
-        update_tracklets_jsonl(
-            out_dir / TRACKLETS_FILE, camera, [tracklet_record(t, names) for t in tracklets]
-        )
-
+        update_tracklets_jsonl(self.out_dir / TRACKLETS_FILE, self.camera,
+                               [tracklet_record(t, self.names) for t in tracklets])
         out_video = None
-        if live_video is not None:
-            live_video.finish()
-            out_video = live_video.path
+        if self.live_video is not None:
+            self.live_video.finish()
+            out_video = self.live_video.path
         elif config.save_video:
-            out_video = render_video(src, final_mot, video_path(out_dir, camera), config.trail)
-    except BaseException as exc:
-        spool.abort()
-        if live_video is not None:
-            live_video.abort()
+            out_video = render_video(src, self.final_mot, video_path(self.out_dir, self.camera), config.trail)
+        update_status(self.out_dir, self.camera, {
+            "state": "incomplete" if incomplete else "complete", "source": src.name, "frames": self.processed,
+            "tracklets": len(tracklets), "frames_skipped": src.frames_skipped, "warning": warning})
+        return CameraResult(
+            camera=self.camera, tracklets=tracklets, mot_path=self.final_mot, frames=self.processed, fps=src.fps,
+            incomplete=incomplete, warning=warning, video_path=out_video, source=src.name,
+            rejoined={old: new for old, new in final_map.items() if old != new}, seconds=seconds,
+            reid_seconds=self.reid_time, class_names=self.names)
+
+    def fail(self, exc: BaseException) -> None:
+        """The pass stopped: no MOT file or video that looks complete, and the status says why."""
+        self.spool.abort()
+        if self.live_video is not None:
+            self.live_video.abort()
         state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         with contextlib.suppress(OSError, ReidError):  # a full disk must not hide the error that stopped us
-            update_status(out_dir, camera, {"state": state, "source": src.name, "error": str(exc)[:300],
-                                            "frames": processed})
-        raise
-
-    update_status(
-        out_dir,
-        camera,
-        {
-            "state": "incomplete" if incomplete else "complete",
-            "source": src.name,
-            "frames": processed,
-            "tracklets": len(tracklets),
-            "frames_skipped": src.frames_skipped,
-            "warning": warning,
-        },
-    )
-    return CameraResult(
-        camera=camera,
-        tracklets=tracklets,
-        mot_path=final_mot,
-        frames=processed,
-        fps=src.fps,
-        incomplete=incomplete,
-        warning=warning,
-        video_path=out_video,
-        source=src.name,
-        rejoined={old: new for old, new in final_map.items() if old != new},
-        seconds=seconds,
-        reid_seconds=reid_time[0],
-        class_names=names,
-    )
+            update_status(self.out_dir, self.camera, {"state": state, "source": self.src.name,
+                                                      "error": str(exc)[:300], "frames": self.processed})
 
 
 def load_embedder(config: TrackConfig) -> Embedder | None:
