@@ -14,6 +14,8 @@ def mtmc(
     gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth MOT files, <camera>.txt with global ids.")],
     iou: Annotated[float, typer.Option("--iou", help="Minimum box IoU of a match.")] = 0.5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+    ceiling_check: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Also report the IDF1 that perfect "
+                                                "linking of the same tracklets would reach, per camera pair.")] = True,
 ) -> None:
     """Cross-camera IDF1, IDP and IDR (the AI City Challenge multi-camera metric).
 
@@ -38,9 +40,23 @@ def mtmc(
     for cam, value in result.per_camera_idf1.items():
         table.add_row(f"{cam} alone", f"{100 * value:.2f}", "", "", "", "", "")
     console.print(table)
+    # --- linking ceiling (reid.gallery.ceiling): achieved IDF1 beside perfect linking of the same tracklets
+    ceiling = None
+    if ceiling_check:
+        from reid.gallery.ceiling import linking_ceiling
+
+        from .linking import render_ceiling
+
+        with progress(transient=True) as bar:
+            ceiling = linking_ceiling(pred, gt, iou=iou, progress=progress_callback(bar, "linking ceiling"))
+        render_ceiling(console, ceiling)
+    # --- end of the linking ceiling
     for cam in result.missing_predictions:
         err_console.print(f"[yellow]warning:[/] no prediction file for camera {cam}; counted as all missed")
     for cam in result.extra_predictions:
         err_console.print(f"[yellow]note:[/] prediction file {cam}.txt has no ground truth and was ignored")
     if json_out is not None:
-        atomic_write_json(json_out, result.as_dict())
+        doc = result.as_dict()
+        if ceiling is not None:
+            doc["ceiling"] = ceiling.as_dict()
+        atomic_write_json(json_out, doc)
