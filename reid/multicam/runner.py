@@ -39,7 +39,8 @@ from reid.types import Tracklet
 Progress = Callable[..., None]
 
 # paths this runner owns inside an output folder (what --overwrite clears)
-OWNED = (MANIFEST, "cameras", "tracklets", "mot", "video", "identities.json", "report.html", "status.json")
+OWNED = (MANIFEST, "cameras", "tracklets", "mot", "video", "identities.json", "report.html", "status.json",
+         "cameras.yaml")
 
 
 @dataclass
@@ -75,6 +76,8 @@ class MultiCamResult:
     mot_dir: Path
     warnings: list[str] = field(default_factory=list)
     mapping: dict[str, dict[int, int]] = field(default_factory=dict)  # camera -> {track_id: global_id}
+    linking: dict[str, Any] | None = None  # threshold and travel windows used (reid.gallery.linker.LinkReport)
+    learned_cameras: Path | None = None  # cameras.yaml with the learned travel windows, when they were learned
 
 
 # ------------------------------------------------------------------------------------------ embedder
@@ -323,6 +326,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
     tracklets: dict[str, list[Tracklet]] = {c.name: load_tracklets(out, c.name) for c in folder.cameras}
     warnings = [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
     key = manifest.run_key
+    linking = manifest.data.get("link", {}).get("report")
+    learned_cameras = out / "cameras.yaml" if (out / "cameras.yaml").is_file() else None
     with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index) as gallery:
         if gallery.has_run(key):
             # linked before (a crash, an interruption, or a plain rerun): the gallery holds this run's answer
@@ -356,6 +361,9 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
             if progress is not None:
                 progress(0, len(new), camera=None, stage="link")
             result = link(sightings, link_config, cameras_cfg, next_id=gallery.next_identity())
+            # what linking chose (threshold, learned windows) goes to identities.json and the summary
+            linking = result.report.as_dict() if result.report is not None else None
+            learned_cameras = _write_learned_windows(out, result.report, runs)
             ids = result.identities[len(stored):]
             mapping = {c: {} for c in folder.names}
             rows = []
@@ -379,6 +387,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         if progress is not None:
             progress(i + 1, total, camera=None, stage="outputs")
     doc = identities_document(key, source, gallery_path, runs, tracklets, mapping, known, out)
+    if linking is not None:
+        doc["linking"] = linking
     identities_path = out / "identities.json"
     atomic_write_json(identities_path, doc)
     report_path = None
@@ -394,14 +404,26 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         progress(total, total, camera=None, stage="outputs")
     if not manifest.data.get("linked") or "config" not in manifest.data.get("link", {}):
         manifest.mark_linked({"identities": len(doc["identities"]), "time": time.time(),
-                              "config": link_config.model_dump(mode="json")})
+                              "config": link_config.model_dump(mode="json"), "report": linking})
     multi = sum(1 for i in doc["identities"] if len(i["cameras"]) > 1)
     return MultiCamResult(
         out_dir=out, gallery=gallery_path, cameras=runs, skipped=folder.skipped, identities=len(doc["identities"]),
         cross_camera=multi, known_before=sum(1 for i in doc["identities"] if i["known_before"]),
         tracklets=sum(len(v) for v in tracklets.values()), identities_path=identities_path,
-        report_path=report_path, mot_dir=out / "mot", warnings=warnings, mapping=mapping,
+        report_path=report_path, mot_dir=out / "mot", warnings=warnings, mapping=mapping, linking=linking,
+        learned_cameras=learned_cameras,
     )
+
+
+def _write_learned_windows(out: Path, report: Any, runs: list[CameraRun]) -> Path | None:
+    """``<out>/cameras.yaml`` with the travel windows linking learned (none learned: no file)."""
+    if report is None or report.travel_source != "learned" or report.travel is None:
+        return None
+    from reid.gallery.travel import write_cameras_yaml
+
+    path = out / "cameras.yaml"
+    write_cameras_yaml(path, report.travel, {r.name: {"fps": r.fps, "start_time": r.start_time} for r in runs})
+    return path
 
 
 def _rel(path: str, out: Path) -> str:
