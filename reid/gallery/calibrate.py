@@ -162,8 +162,11 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
     cameras = sorted(json.loads(manifest_path.read_text(encoding="utf-8")).get("cameras", {}))
     if not cameras:
         raise InputError(f"run {run} has no finished camera", "run reid track CAMERAS_DIR again to finish it")
+    from reid.gallery.flows import run_motions
+
     sightings: list[Sighting] = []
     truth: list[int] = []
+    motions = run_motions(run / "cameras", cameras)
     for cam in cameras:
         gt_file = gt / f"{cam}.txt"
         if not gt_file.is_file():
@@ -171,6 +174,6 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
         labels = label_tracks(mot_path(run / "cameras" / cam, cam), gt_file)
         for t in load_tracklets(run, cam):
             sightings.append(Sighting(cam, t.first_time, t.last_time, t.feature, key=(cam, t.track_id),
-                                      num_boxes=t.num_boxes))
+                                      num_boxes=t.num_boxes, motion=motions.get((cam, t.track_id))))
             truth.append(labels.get(t.track_id, -1))
     return calibrate(sightings, truth, cfg, topology, thresholds, metric, progress)

@@ -37,6 +37,8 @@ class TravelConfig(ConfigModel):
     """
 
     learn: bool = True
+    flows: bool = Field(True, description="learn windows between flows of traffic (which way vehicles move "
+                        "through each view) when tracklets carry their motion")
     rounds: int = Field(2, ge=1, le=10)
     bonus: float = Field(0.2, ge=0.0, le=2.0)
     penalty: float = Field(0.5, ge=0.0, le=2.0)
@@ -66,7 +68,7 @@ class LinkConfig(ConfigModel):
 
     threshold: float | Literal["auto"] = "auto"
     false_match_rate: float = Field(0.05, gt=0.0, lt=1.0)
-    calibration_min_pairs: int = Field(20, ge=1)
+    calibration_min_pairs: int = Field(10, ge=1)
     fallback_threshold: float = Field(0.6, ge=-1.0, le=1.0)
     camera_bias: bool = True
     mode: Literal["batch", "online"] = "batch"

@@ -39,6 +39,7 @@ import numpy as np
 from reid.errors import ConfigError
 from reid.gallery.camera_bias import normalise, remove_camera_bias
 from reid.gallery.config import LinkConfig
+from reid.gallery.flows import assign_flows
 from reid.gallery.selfcal import SelfCalibration, calibrate_threshold, different_pairs, pair_histogram
 from reid.gallery.travel import (
     LearnSettings,
@@ -63,7 +64,8 @@ class Sighting:
     """One tracklet as the linker sees it. Times are absolute seconds, comparable across cameras.
 
     ``identity`` is set for tracklets already in the gallery (fixed seeds); ``key`` identifies the tracklet to
-    the caller (e.g. ``(camera, track_id)``).
+    the caller (e.g. ``(camera, track_id)``); ``motion`` (:func:`reid.gallery.flows.track_motions`) lets
+    linking learn windows between flows of traffic rather than whole cameras.
     """
 
     camera: str
@@ -73,6 +75,7 @@ class Sighting:
     key: object = None
     identity: int | None = None
     num_boxes: int = 1
+    motion: tuple[float, float, float] | None = None  # which way it moved (reid.gallery.flows), when known
 
 
 @dataclass
@@ -164,14 +167,16 @@ def _new_steps(sightings: Sequence[Sighting], members_a: Sequence[int],
 
 
 def route_prior(prior: TimePrior | None, sightings: Sequence[Sighting], members_a: Sequence[int],
-                members_b: Sequence[int]) -> float:
-    """The time prior of merging two groups: the mean of its terms over the route steps the merge creates."""
+                members_b: Sequence[int], flows: Sequence[int | None] | None = None) -> float:
+    """The time prior of merging two groups: the mean of its terms over the route steps the merge creates
+    (``flows[i]``: the flow of sighting ``i``, or None)."""
     if prior is None:
         return 0.0
     steps = _new_steps(sightings, members_a, members_b)
     if not steps:
         return 0.0
-    terms = [prior.step(sightings[p].camera, sightings[q].camera, sightings[q].t_start - sightings[p].t_end)
+    terms = [prior.step(sightings[p].camera, sightings[q].camera, sightings[q].t_start - sightings[p].t_end,
+                        flows[p] if flows is not None else None, flows[q] if flows is not None else None)
              for p, q in steps]
     return float(sum(terms) / len(terms))
 
@@ -193,6 +198,7 @@ class _Pass:
     prior: TimePrior | None = None
     next_id: int = 1
     progress: object = None
+    flows: list[int | None] | None = None  # per sighting
 
     @property
     def floor(self) -> float:
@@ -278,8 +284,13 @@ def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology:
         settings = LearnSettings(min_matches=t.min_matches, min_gain=t.min_gain)
         floor = calibration.threshold + t.margin
         steps = [(i, j) for i, j in matches if float(feats[i] @ feats[j]) >= floor]
+        flows = None
+        if t.flows:
+            flows = assign_flows([s.camera for s in sightings], [s.motion for s in sightings])
+            one.flows = flows
+        row_flows = [flows[i] for i in with_feature] if flows is not None else None
         for _ in range(t.rounds):
-            learned = learn_windows(cams, t0, t1, steps, settings, t.slack, t.skip)
+            learned = learn_windows(cams, t0, t1, steps, settings, t.slack, t.skip, row_flows)
             if not learned.windows:
                 break
             one.prior = TimePrior(learned, t.bonus, t.penalty)
@@ -356,7 +367,7 @@ def link_batch(one: _Pass) -> LinkResult:
         else:
             value = float(sums[a] @ sums[b]) / (counts[a] * counts[b])
         if one.prior is not None and value >= one.floor:
-            value += route_prior(one.prior, sightings, groups[a], groups[b])
+            value += route_prior(one.prior, sightings, groups[a], groups[b], one.flows)
         return value
 
     # candidate neighbour graph between groups
@@ -513,7 +524,7 @@ def link_online(one: _Pass) -> LinkResult:
             if one.prior is not None:
                 scores = scores.copy()
                 for r in candidates:
-                    scores[r] += route_prior(one.prior, sightings, members[int(r)], [i])
+                    scores[r] += route_prior(one.prior, sightings, members[int(r)], [i], one.flows)
                 candidates = candidates[scores[candidates] >= one.threshold]
             for r in candidates[np.argsort(-scores[candidates])]:
                 if cons.compatible(members[int(r)], [i]):

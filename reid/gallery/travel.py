@@ -19,7 +19,8 @@ fits a mixture: a uniform window of true matches plus false matches, which fall 
 of those two cameras (the *background*, measured from all pairs). The maximum-likelihood window is kept when
 it explains the gaps better than the background alone by ``min_gain`` nats and holds ``min_matches`` or more
 matches; each end is widened so that it holds the true end with 95 % confidence (the extremes of ``n`` samples
-fall inside the window they are drawn from).
+fall inside the window they are drawn from). A lone vehicle much slower or faster than the rest is left to
+chance, and the soft prior (not a hard constraint) still lets a strong appearance match link it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+Node = tuple[str, int]  # (camera, flow)
+
+
 @dataclass
 class TravelWindow:
     """A window between cameras ``a`` and ``b`` (``a == b``: back in the same camera), in seconds.
@@ -55,21 +59,24 @@ class TravelWindow:
     matches: float = 0.0
     samples: int = 0
     gain: float = 0.0
+    flows: tuple[int, int] | None = None  # a window between flows: from flow [0] of a (earlier) to [1] of b
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (round(float(v), 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 @dataclass
 class TravelModel:
     """Windows between cameras, with the route rules of the module docstring.
 
-    ``windows`` maps :func:`pair_key` pairs to :class:`TravelWindow`; ``dwell`` is the time a vehicle takes to
-    cross each camera (for routes through unseen cameras); ``checked`` lists the pairs learning looked at
-    (whether or not it found a window).
+    ``windows`` maps :func:`pair_key` pairs to :class:`TravelWindow`; ``flow_windows`` maps (earlier, later)
+    pairs of flows ``(camera, flow)`` (:mod:`reid.gallery.flows`) to the windows between them, learned only;
+    ``dwell`` is the time a vehicle takes to cross each camera (for routes through unseen cameras); ``checked``
+    lists the pairs learning looked at (whether or not it found a window).
     """
 
     windows: dict[tuple[str, str], TravelWindow] = field(default_factory=dict)
+    flow_windows: dict[tuple[Node, Node], TravelWindow] = field(default_factory=dict)
     dwell: dict[str, float] = field(default_factory=dict)
     slack: float = 2.0
     skip: int = 1
@@ -141,10 +148,21 @@ class TravelModel:
             return None
         return window[0] - 1e-6 <= max(0.0, gap) <= window[1] + 1e-6
 
+    def flow_step(self, a: Node, b: Node, gap: float) -> bool | None:
+        """Whether a step from flow ``a`` to flow ``b`` (a earlier) of two cameras fits: None when no flows of
+        these two cameras were learned; False for a pair of flows the footage never showed connected."""
+        if not any({x[0], y[0]} == {a[0], b[0]} for x, y in self.flow_windows):
+            return None
+        window = self.flow_windows.get((a, b))
+        if window is None:
+            return False
+        return window.lo - 1e-6 <= max(0.0, gap) <= window.hi + self.slack + 1e-6
+
     def as_dict(self) -> dict:
         return {"links": [w.as_dict() for w in self.links()],
+                "flows": [w.as_dict() for _, w in sorted(self.flow_windows.items())],
                 "same_camera": [w.as_dict() for k, w in sorted(self.windows.items()) if k[0] == k[1]],
-                "dwell": {k: round(v, 3) for k, v in sorted(self.dwell.items())},
+                "dwell": {k: round(float(v), 3) for k, v in sorted(self.dwell.items())},
                 "slack": self.slack, "skip": self.skip}
 
     def cameras_document(self, cameras: dict[str, dict]) -> dict:
@@ -153,8 +171,8 @@ class TravelModel:
         links = []
         for w in self.links():
             if w.a in cameras and w.b in cameras:
-                links.append({"a": w.a, "b": w.b, "min_travel": round(max(0.0, w.lo), 3),
-                              "max_travel": round(max(w.hi, max(0.0, w.lo)), 3)})
+                links.append({"a": w.a, "b": w.b, "min_travel": round(float(max(0.0, w.lo)), 3),
+                              "max_travel": round(float(max(w.hi, w.lo, 0.0)), 3)})
         cams = {name: {"fps": float(info.get("fps") or 10.0), "start_time": float(info.get("start_time", 0.0))}
                 for name, info in sorted(cameras.items())}
         return {"kind": "cameras", "cameras": cams, "links": links}
@@ -235,8 +253,7 @@ def fit_window(samples: Sequence[float], background: Sequence[float], min_matche
                 if abs(new - share) < 1e-6:
                     break
                 share = new
-            ll = float((w * np.log(share * u + (1 - share) * b)).sum())
-            gain = ll - base
+            gain = float((w * np.log(share * u + (1 - share) * b)).sum()) - base
             if share * w.sum() >= min_matches and (best is None or gain > best.gain):
                 best = WindowFit(a, z, share, gain, float(w.sum()))
     if best is None or best.gain < min_gain:
@@ -260,8 +277,9 @@ class LearnSettings:
 
 
 def background_gaps(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    limit: int, rng: np.random.Generator, same_camera: bool) -> np.ndarray:
-    """Gaps of random pairs between tracklets ``rows`` and ``cols`` (all pairs when there are few)."""
+                    limit: int, rng: np.random.Generator, same_camera: bool, directed: bool = False) -> np.ndarray:
+    """Gaps of random pairs between tracklets ``rows`` and ``cols`` (all pairs when there are few);
+    ``directed``: only pairs where the ``rows`` tracklet starts first."""
     if same_camera:
         pa, pb = np.triu_indices(len(rows), 1)
         pa, pb = rows[pa], rows[pb]
@@ -272,6 +290,8 @@ def background_gaps(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, cols
         pick = rng.choice(len(pa), limit, replace=False)
         pa, pb = pa[pick], pb[pick]
     first = starts[pa] <= starts[pb]
+    if directed:
+        pa, pb, first = pa[first], pb[first], first[first]
     gaps = np.where(first, starts[pb] - ends[pa], starts[pa] - ends[pb])
     if same_camera:
         gaps = gaps[gaps >= 0]  # overlapping pairs of one camera are never one vehicle
@@ -280,31 +300,53 @@ def background_gaps(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, cols
 
 def learn_windows(cameras: Sequence[str], starts: Sequence[float], ends: Sequence[float],
                   matches: Sequence[tuple[int, int]], settings: LearnSettings | None = None,
-                  slack: float = 2.0, skip: int = 1) -> TravelModel:
-    """Learn a :class:`TravelModel` from index pairs ``matches`` believed to be one vehicle (any order)."""
+                  slack: float = 2.0, skip: int = 1, flows: Sequence[int | None] | None = None) -> TravelModel:
+    """Learn a :class:`TravelModel` from index pairs ``matches`` believed to be one vehicle (any order): windows
+    between cameras and, where ``flows`` says which flow each tracklet belongs to, between flows."""
     s = settings or LearnSettings()
     cams = np.asarray(cameras)
     t0 = np.asarray(starts, np.float64)
     t1 = np.asarray(ends, np.float64)
     model = TravelModel(dwell=dwell_times(cams, t1 - t0), slack=slack, skip=skip)
     by_pair: dict[tuple[str, str], list[float]] = {}
+    by_flows: dict[tuple[Node, Node], list[float]] = {}
     for i, j in matches:
         i, j = (i, j) if t0[i] <= t0[j] else (j, i)
-        by_pair.setdefault(pair_key(str(cams[i]), str(cams[j])), []).append(step_gap(t1[i], t0[j]))
+        gap = step_gap(t1[i], t0[j])
+        by_pair.setdefault(pair_key(str(cams[i]), str(cams[j])), []).append(gap)
+        if flows is not None and cams[i] != cams[j] and flows[i] is not None and flows[j] is not None:
+            by_flows.setdefault(((str(cams[i]), int(flows[i])), (str(cams[j]), int(flows[j]))), []).append(gap)
     rng = np.random.default_rng(s.seed)
     for key in sorted(by_pair):
-        samples = by_pair[key]
         model.checked.append(key)
-        rows = np.flatnonzero(cams == key[0])
-        cols = np.flatnonzero(cams == key[1])
+        rows, cols = np.flatnonzero(cams == key[0]), np.flatnonzero(cams == key[1])
         bg = background_gaps(t0, t1, rows, cols, s.background_pairs, rng, key[0] == key[1])
-        fit = fit_window(samples, bg, s.min_matches, bin_width=s.bin_width, min_gain=s.min_gain,
-                         start=0.0 if key[0] == key[1] else None)
-        if fit is not None:
-            lo = max(0.0, fit.lo)
-            model.windows[key] = TravelWindow(key[0], key[1], lo, max(fit.hi, lo), round(fit.matches, 2),
-                                              len(samples), round(fit.gain, 2))
+        window = _learned(key[0], key[1], by_pair[key], bg, s, start=0.0 if key[0] == key[1] else None)
+        if window is not None:
+            model.windows[key] = window
+    labels = np.asarray([-1 if f is None else f for f in flows], np.int64) if flows is not None else None
+    for (a, b) in sorted(by_flows):
+        if labels is None or pair_key(a[0], b[0]) not in model.windows:
+            continue  # flows refine a camera pair's window; they do not stand without one
+        rows = np.flatnonzero((cams == a[0]) & (labels == a[1]))
+        cols = np.flatnonzero((cams == b[0]) & (labels == b[1]))
+        bg = background_gaps(t0, t1, rows, cols, s.background_pairs, rng, False, directed=True)
+        window = _learned(a[0], b[0], by_flows[(a, b)], bg, s, flows=(a[1], b[1]))
+        if window is not None:
+            model.flow_windows[(a, b)] = window
     return model
+
+
+def _learned(a: str, b: str, samples: list[float], background: np.ndarray, s: LearnSettings,
+             start: float | None = None, flows: tuple[int, int] | None = None) -> TravelWindow | None:
+    if not len(background):
+        return None
+    fit = fit_window(samples, background, s.min_matches, bin_width=s.bin_width, min_gain=s.min_gain, start=start)
+    if fit is None:
+        return None
+    lo = max(0.0, fit.lo)
+    return TravelWindow(a, b, float(lo), float(max(fit.hi, lo)), round(float(fit.matches), 2), len(samples),
+                        round(float(fit.gain), 2), flows)
 
 
 def mutual_neighbours(features: np.ndarray, cameras: Sequence[str], starts: Sequence[float],
@@ -346,13 +388,21 @@ def mutual_neighbours(features: np.ndarray, cameras: Sequence[str], starts: Sequ
 @dataclass
 class TimePrior:
     """The soft time prior of linking: ``bonus`` for a route step inside its window, ``-penalty`` outside it,
-    0 where the model knows no window for the two cameras. Scores are in cosine-similarity units."""
+    0 where the model knows no window for the two cameras. Where both sightings have a flow and flows of their
+    cameras were learned, the flows' window decides (a pair of flows never seen connected costs the penalty).
+    Scores are in cosine-similarity units."""
 
     model: TravelModel
     bonus: float
     penalty: float
 
-    def step(self, cam_a: str, cam_b: str, gap: float) -> float:
+    def step(self, cam_a: str, cam_b: str, gap: float, flow_a: int | None = None,
+             flow_b: int | None = None) -> float:
+        """The term of a step from a sighting in ``cam_a`` (flow ``flow_a``) to a later one in ``cam_b``."""
+        if cam_a != cam_b and flow_a is not None and flow_b is not None:
+            fits = self.model.flow_step((cam_a, flow_a), (cam_b, flow_b), gap)
+            if fits is not None:
+                return self.bonus if fits else -self.penalty
         if cam_a == cam_b:
             # back in the same camera: pieces of one pass are a few seconds apart; a vehicle coming back
             # later is a revisit, which costs the penalty unless the footage showed revisits of that length

@@ -356,8 +356,11 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
             sightings = [Sighting(t.camera, t.t_start, t.t_end, t.feature, key=("gallery", t.row_id),
                                   identity=t.identity, num_boxes=t.num_boxes) for t in stored]
             new: list[Tracklet] = [t for c in folder.names for t in tracklets[c]]
+            from reid.gallery.flows import run_motions
+
+            motions = run_motions(out / "cameras", folder.names)  # which way each tracklet moved
             sightings += [Sighting(t.camera, t.first_time, t.last_time, t.feature, key=(t.camera, t.track_id),
-                                   num_boxes=t.num_boxes) for t in new]
+                                   num_boxes=t.num_boxes, motion=motions.get((t.camera, t.track_id))) for t in new]
             if progress is not None:
                 progress(0, len(new), camera=None, stage="link")
             result = link(sightings, link_config, cameras_cfg, next_id=gallery.next_identity())

@@ -61,7 +61,7 @@ def test_threshold_is_the_median_match_never_below_the_false_match_floor() -> No
     different, matches = SimilarityHistogram(), SimilarityHistogram()
     different.add(rng.normal(0.0, 0.15, 400).clip(-1, 1))
     matches.add(rng.normal(0.7, 0.05, 100).clip(-1, 1))
-    cal = calibrate_threshold(different, matches, 0.05, min_pairs=20, fallback=0.6)
+    cal = calibrate_threshold(different, matches, 0.05, min_pairs=10, fallback=0.6)
     assert cal.source == "self" and cal.threshold == matches.quantile(0.5) and cal.floor == different.threshold(0.05)
     # cameras that share no vehicle: their "matches" are chance look-alikes, and the floor holds
     chance = SimilarityHistogram()
@@ -73,7 +73,7 @@ def test_too_few_pairs_fall_back_to_the_configured_threshold() -> None:
     feats = np.eye(3, dtype=np.float32)
     hist = different_pairs(feats, ["a", "a", "b"], np.array([0.0, 1.0, 0.0]), np.array([5.0, 6.0, 5.0]))
     assert hist.total == 1
-    cal = calibrate_threshold(hist, pair_histogram(feats, [(0, 2)]), 0.05, min_pairs=20, fallback=0.6)
+    cal = calibrate_threshold(hist, pair_histogram(feats, [(0, 2)]), 0.05, min_pairs=10, fallback=0.6)
     assert cal.source == "fallback" and cal.threshold == 0.6 and cal.pairs == 1 and cal.matches == 1
 
 
