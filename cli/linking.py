@@ -15,8 +15,8 @@ def render_ceiling(console: Any, ceiling: Any) -> None:
     """Achieved IDF1 beside the ceiling of perfect linking, overall and per camera pair."""
     from rich.table import Table
 
-    table = Table(title=f"linking ceiling: perfect linking of the same tracklets ({ceiling.tracklets} tracklets "
-                        f"from the {ceiling.source}, {ceiling.false_tracklets} matching no true vehicle)")
+    table = Table(title=f"linking ceiling: perfect linking of the same tracklets ({ceiling.tracklets} tracklets: "
+                        f"{ceiling.source}, {ceiling.false_tracklets} matching no true vehicle)")
     for col in ("cameras", "IDF1", "ceiling", "achieved / ceiling"):
         table.add_column(col, justify="left" if col == "cameras" else "right")
     table.add_row("all cameras", _percent(ceiling.achieved), _percent(ceiling.ceiling), _percent(ceiling.ratio),
@@ -37,11 +37,13 @@ def render_linking(console: Any, linking: dict[str, Any] | None, learned: Path |
         return
     th = linking["threshold"]
     if th["source"] == "self":
-        why = (f"self-calibrated: {100 * th['false_match_rate']:g} % of {th['pairs']} pairs of tracklets one camera "
-               f"saw at the same time ({th['cameras']} cameras) reach it")
+        why = (f"self-calibrated: median of {th['matches']} confident cross-camera matches, "
+               f"{th['match_median']:.3f}, never below {th['floor']:.3f}, the similarity "
+               f"{100 * th['false_match_rate']:g} % of {th['pairs']} pairs of tracklets one camera saw at the same "
+               f"time reach ({th['cameras']} cameras)")
     elif th["source"] == "fallback":
-        why = (f"fallback: only {th['pairs']} pairs of tracklets seen by one camera at the same time, too few to "
-               "calibrate on (set --link-threshold or calibration_min_pairs)")
+        why = (f"fallback: {th['pairs']} pairs of tracklets one camera saw at the same time and {th['matches']} "
+               "confident matches are too few to calibrate on (set --link-threshold or calibration_min_pairs)")
     else:
         why = "given"
     bias = "camera bias removed, " if linking.get("camera_bias") else ""
@@ -50,7 +52,8 @@ def render_linking(console: Any, linking: dict[str, Any] | None, learned: Path |
     links = travel.get("links", [])
     if travel.get("source") == "learned":
         windows = ", ".join(f"{w['a']}-{w['b']} {w['lo']:.1f}-{w['hi']:.1f} s" for w in links) or "none"
-        console.print(f"travel windows learned from the footage ({travel['rounds']} rounds, soft prior): {windows}"
+        rounds = f"{travel['rounds']} round" + ("s" if travel["rounds"] != 1 else "")
+        console.print(f"travel windows learned from the footage ({rounds}, soft prior): {windows}"
                       + (f"; written to {learned}" if learned is not None else ""))
     elif travel.get("source") == "topology":
         console.print(f"travel windows from cameras.yaml (hard, +{travel.get('slack', 0):g} s slack, routes may "

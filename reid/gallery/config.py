@@ -39,7 +39,7 @@ class TravelConfig(ConfigModel):
     learn: bool = True
     flows: bool = Field(True, description="learn windows between flows of traffic (which way vehicles move "
                         "through each view) when tracklets carry their motion")
-    rounds: int = Field(2, ge=1, le=10)
+    rounds: int = Field(1, ge=1, le=10)
     bonus: float = Field(0.2, ge=0.0, le=2.0)
     penalty: float = Field(0.5, ge=0.0, le=2.0)
     slack: float = Field(2.0, ge=0.0, description="seconds added to each link's max travel: tracklets start "
@@ -47,8 +47,8 @@ class TravelConfig(ConfigModel):
     skip: int = Field(1, ge=0, le=4, description="cameras a route may pass unseen (a camera that missed the vehicle)")
     margin: float = Field(0.0, ge=-1.0, le=1.0, description="confident matches: mutual nearest neighbours at "
                           "threshold + margin or above")
-    min_matches: int = Field(5, ge=2, description="matches a learned window must explain")
-    min_gain: float = Field(6.0, ge=0.0, description="nats a learned window must gain over chance gaps")
+    min_matches: int = Field(3, ge=2, description="matches a learned window must explain")
+    min_gain: float = Field(3.0, ge=0.0, description="nats a learned window must gain over chance gaps")
 
 
 class LinkConfig(ConfigModel):

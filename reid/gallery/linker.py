@@ -278,27 +278,46 @@ def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology:
     if hard is not None:  # the hand-written windows are hard constraints and, inside them, the same prior
         one.prior = TimePrior(hard, t.bonus, t.penalty)
     result = run(one)
-    source = "topology" if hard is not None else "none"
     model, rounds = hard, 0
-    if hard is None and t.learn and len(set(cams)) > 1 and len(with_feature) > 2:
-        settings = LearnSettings(min_matches=t.min_matches, min_gain=t.min_gain)
-        floor = calibration.threshold + t.margin
-        steps = [(i, j) for i, j in matches if float(feats[i] @ feats[j]) >= floor]
-        flows = None
-        if t.flows:
-            flows = assign_flows([s.camera for s in sightings], [s.motion for s in sightings])
-            one.flows = flows
-        row_flows = [flows[i] for i in with_feature] if flows is not None else None
-        for _ in range(t.rounds):
-            learned = learn_windows(cams, t0, t1, steps, settings, t.slack, t.skip, row_flows)
-            if not learned.windows:
-                break
-            one.prior = TimePrior(learned, t.bonus, t.penalty)
-            result = run(one)
-            model, rounds, source = learned, rounds + 1, "learned"
-            steps = identity_steps(sightings, result.identities, with_feature)
+    if t.learn and len(set(cams)) > 1 and len(with_feature) > 2:
+        model, rounds, result = _learning_rounds(one, run, result, matches, hard)
+    source = "topology" if hard is not None else ("learned" if rounds else "none")
     result.report = LinkReport(calibration, cfg.camera_bias, source, model, rounds)
     return result
+
+
+def _learning_rounds(one: _Pass, run, result: LinkResult, matches: Sequence[tuple[int, int]],
+                     hard: TravelModel | None) -> tuple[TravelModel | None, int, LinkResult]:
+    """Learn travel windows from confident ``matches``, link again with them as the prior, and repeat from the
+    linked identities (``travel.rounds`` times). Within a hand-written topology only the windows between flows
+    are learned (the topology's own windows stay the hard constraints)."""
+    t, sightings, rows = one.cfg.travel, one.sightings, one.with_feature
+    cams, t0, t1 = _times(sightings, rows)
+    if t.flows:
+        one.flows = assign_flows([s.camera for s in sightings], [s.motion for s in sightings])
+    if hard is not None and one.flows is None:
+        return hard, 0, result
+    row_flows = [one.flows[i] for i in rows] if one.flows is not None else None
+    floor = one.threshold + t.margin
+    steps = [(i, j) for i, j in matches if float(one.feats[i] @ one.feats[j]) >= floor
+             and (hard is None or _feasible(one.cons, rows[i], rows[j]))]
+    settings = LearnSettings(min_matches=t.min_matches, min_gain=t.min_gain)
+    model, rounds = hard, 0
+    for _ in range(t.rounds):
+        learned = learn_windows(cams, t0, t1, steps, settings, t.slack, t.skip, row_flows, given=hard)
+        if not (learned.flow_windows if hard is not None else learned.windows):
+            break
+        one.prior = TimePrior(learned, t.bonus, t.penalty)
+        result = run(one)
+        model, rounds = learned, rounds + 1
+        steps = identity_steps(sightings, result.identities, rows)
+    return model, rounds, result
+
+
+def _feasible(cons: Constraints, i: int, j: int) -> bool:
+    """Whether sightings ``i`` and ``j`` can be consecutive sightings of one vehicle under the hard constraints."""
+    first, second = (i, j) if cons.s[i].t_start <= cons.s[j].t_start else (j, i)
+    return not cons.overlap(first, second) and cons.step_ok(first, second)
 
 
 def _number_new(sightings: Sequence[Sighting], groups: dict[int, list[int]], fixed: dict[int, int],

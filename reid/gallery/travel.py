@@ -149,14 +149,16 @@ class TravelModel:
         return window[0] - 1e-6 <= max(0.0, gap) <= window[1] + 1e-6
 
     def flow_step(self, a: Node, b: Node, gap: float) -> bool | None:
-        """Whether a step from flow ``a`` to flow ``b`` (a earlier) of two cameras fits: None when no flows of
-        these two cameras were learned; False for a pair of flows the footage never showed connected."""
-        if not any({x[0], y[0]} == {a[0], b[0]} for x, y in self.flow_windows):
-            return None
+        """Whether a step from flow ``a`` to flow ``b`` (a earlier) of two cameras fits. False also when the
+        footage showed flow ``a`` going to another flow of ``b``'s camera, or ``b`` coming from another flow of
+        ``a``'s camera, but never these two; None when it says nothing about either."""
         window = self.flow_windows.get((a, b))
-        if window is None:
-            return False
-        return window.lo - 1e-6 <= max(0.0, gap) <= window.hi + self.slack + 1e-6
+        if window is not None:
+            return window.lo - 1e-6 <= max(0.0, gap) <= window.hi + self.slack + 1e-6
+        for x, y in self.flow_windows:
+            if (x == a and y[0] == b[0]) or (y == b and x[0] == a[0]):
+                return False
+        return None
 
     def as_dict(self) -> dict:
         return {"links": [w.as_dict() for w in self.links()],
@@ -300,14 +302,19 @@ def background_gaps(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, cols
 
 def learn_windows(cameras: Sequence[str], starts: Sequence[float], ends: Sequence[float],
                   matches: Sequence[tuple[int, int]], settings: LearnSettings | None = None,
-                  slack: float = 2.0, skip: int = 1, flows: Sequence[int | None] | None = None) -> TravelModel:
+                  slack: float = 2.0, skip: int = 1, flows: Sequence[int | None] | None = None,
+                  given: TravelModel | None = None) -> TravelModel:
     """Learn a :class:`TravelModel` from index pairs ``matches`` believed to be one vehicle (any order): windows
-    between cameras and, where ``flows`` says which flow each tracklet belongs to, between flows."""
+    between cameras and, where ``flows`` says which flow each tracklet belongs to, between flows. With ``given``
+    (a hand-written topology) its windows between cameras are kept and only those between flows are learned."""
     s = settings or LearnSettings()
     cams = np.asarray(cameras)
     t0 = np.asarray(starts, np.float64)
     t1 = np.asarray(ends, np.float64)
-    model = TravelModel(dwell=dwell_times(cams, t1 - t0), slack=slack, skip=skip)
+    if given is not None:
+        model = TravelModel(windows=dict(given.windows), dwell=dict(given.dwell), slack=given.slack, skip=given.skip)
+    else:
+        model = TravelModel(dwell=dwell_times(cams, t1 - t0), slack=slack, skip=skip)
     by_pair: dict[tuple[str, str], list[float]] = {}
     by_flows: dict[tuple[Node, Node], list[float]] = {}
     for i, j in matches:
@@ -317,7 +324,7 @@ def learn_windows(cameras: Sequence[str], starts: Sequence[float], ends: Sequenc
         if flows is not None and cams[i] != cams[j] and flows[i] is not None and flows[j] is not None:
             by_flows.setdefault(((str(cams[i]), int(flows[i])), (str(cams[j]), int(flows[j]))), []).append(gap)
     rng = np.random.default_rng(s.seed)
-    for key in sorted(by_pair):
+    for key in sorted(by_pair) if given is None else ():
         model.checked.append(key)
         rows, cols = np.flatnonzero(cams == key[0]), np.flatnonzero(cams == key[1])
         bg = background_gaps(t0, t1, rows, cols, s.background_pairs, rng, key[0] == key[1])

@@ -52,11 +52,14 @@ def test_soft_prior_rewards_steps_inside_and_penalises_steps_outside() -> None:
     assert prior.step("a", "b", 40.0) == -0.5
     assert prior.step("a", "c", 15.0) == 0.0  # nothing known about a-c
     assert prior.step("a", "a", 0.5) == 0.0 and prior.step("a", "a", 30.0) == -0.5  # a piece vs a revisit
-    # with flows: only the flows the footage showed connected, in their direction
+    # with flows: flow 0 of a was seen reaching flow 1 of b, so it does not reach flow 0 of b, and flow 1 of b
+    # does not come from flow 1 of a; about vehicles going from b to a it says nothing (camera window decides)
     model.flow_windows[(("a", 0), ("b", 1))] = TravelWindow("a", "b", 10.0, 20.0, flows=(0, 1))
     assert prior.step("a", "b", 15.0, 0, 1) == 0.2
+    assert prior.step("a", "b", 40.0, 0, 1) == -0.5
+    assert prior.step("a", "b", 15.0, 0, 0) == -0.5
     assert prior.step("a", "b", 15.0, 1, 1) == -0.5
-    assert prior.step("b", "a", 15.0, 1, 0) == -0.5  # the other way round is another flow pair
+    assert prior.step("b", "a", 15.0, 1, 0) == 0.2
 
 
 def test_learned_windows_are_written_as_a_cameras_yaml_that_loads_back(tmp_path: Path) -> None:
