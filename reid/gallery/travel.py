@@ -71,8 +71,7 @@ class TravelModel:
 
     ``windows`` maps :func:`pair_key` pairs to :class:`TravelWindow`; ``flow_windows`` maps (earlier, later)
     pairs of flows ``(camera, flow)`` (:mod:`reid.gallery.flows`) to the windows between them, learned only;
-    ``dwell`` is the time a vehicle takes to cross each camera (for routes through unseen cameras); ``checked``
-    lists the pairs learning looked at (whether or not it found a window).
+    ``dwell`` is the time a vehicle takes to cross each camera (for routes through unseen cameras).
     """
 
     windows: dict[tuple[str, str], TravelWindow] = field(default_factory=dict)
@@ -80,7 +79,6 @@ class TravelModel:
     dwell: dict[str, float] = field(default_factory=dict)
     slack: float = 2.0
     skip: int = 1
-    checked: list[tuple[str, str]] = field(default_factory=list)
     _routes: dict[tuple[str, str], tuple[float, float] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -196,7 +194,7 @@ class WindowFit:
     hi: float
     share: float
     gain: float
-    samples: float
+    samples: int
 
     @property
     def matches(self) -> float:
@@ -223,19 +221,16 @@ def _background_density(background: np.ndarray, bin_width: float):
 
 def fit_window(samples: Sequence[float], background: Sequence[float], min_matches: int = 3,
                min_width: float = 1.0, bin_width: float = 1.0, min_gain: float = 3.0,
-               candidates: int = 48, start: float | None = None,
-               weights: Sequence[float] | None = None) -> WindowFit | None:
-    """The maximum-likelihood uniform window of ``samples`` (gaps of confident matches, each counted
-    ``weights`` times) against the ``background`` gaps of random pairs (see the module docstring); None when
-    no window is convincing. ``start`` fixes the lower end (same-camera windows start at 0: pieces of one pass)."""
-    order = np.argsort(np.asarray(samples, np.float64))
-    g = np.asarray(samples, np.float64)[order]
-    w = np.ones(len(g)) if weights is None else np.asarray(weights, np.float64)[order]
+               candidates: int = 48, start: float | None = None) -> WindowFit | None:
+    """The maximum-likelihood uniform window of ``samples`` (gaps of confident matches) against the
+    ``background`` gaps of random pairs (see the module docstring); None when no window is convincing.
+    ``start`` fixes the lower end (same-camera windows start at 0: pieces of one pass)."""
+    g = np.sort(np.asarray(samples, np.float64))
     bg = np.asarray(background, np.float64)
-    if w.sum() < min_matches or len(bg) == 0:
+    if len(g) < min_matches or len(bg) == 0:
         return None
     b = _background_density(bg, bin_width)(g)
-    base = float((w * np.log(b)).sum())
+    base = float(np.log(b).sum())
     ends = np.unique(np.quantile(g, np.linspace(0, 1, min(candidates, len(g)))))
     starts = ends if start is None else np.array([start])
     best: WindowFit | None = None
@@ -245,19 +240,19 @@ def fit_window(samples: Sequence[float], background: Sequence[float], min_matche
             mid = 0.5 * (lo + hi)
             a, z = (mid - width / 2, mid + width / 2) if start is None else (lo, lo + width)
             inside = (g >= a - 1e-9) & (g <= z + 1e-9)
-            if w[inside].sum() < min_matches:
+            if inside.sum() < min_matches:
                 continue
             u = inside / width
-            share = max(float(w[inside].sum() / w.sum()), 1e-3)
+            share = max(float(inside.mean()), 1e-3)
             for _ in range(30):  # EM for the share of true matches
                 resp = share * u / (share * u + (1 - share) * b)
-                new = float((w * resp).sum() / w.sum())
+                new = float(resp.mean())
                 if abs(new - share) < 1e-6:
                     break
                 share = new
-            gain = float((w * np.log(share * u + (1 - share) * b)).sum()) - base
-            if share * w.sum() >= min_matches and (best is None or gain > best.gain):
-                best = WindowFit(a, z, share, gain, float(w.sum()))
+            gain = float(np.log(share * u + (1 - share) * b).sum()) - base
+            if share * len(g) >= min_matches and (best is None or gain > best.gain):
+                best = WindowFit(a, z, share, gain, len(g))
     if best is None or best.gain < min_gain:
         return None
     # the extremes of n uniform samples fall inside the true window: the smallest or largest of n lies more
@@ -325,7 +320,6 @@ def learn_windows(cameras: Sequence[str], starts: Sequence[float], ends: Sequenc
             by_flows.setdefault(((str(cams[i]), int(flows[i])), (str(cams[j]), int(flows[j]))), []).append(gap)
     rng = np.random.default_rng(s.seed)
     for key in sorted(by_pair) if given is None else ():
-        model.checked.append(key)
         rows, cols = np.flatnonzero(cams == key[0]), np.flatnonzero(cams == key[1])
         bg = background_gaps(t0, t1, rows, cols, s.background_pairs, rng, key[0] == key[1])
         window = _learned(key[0], key[1], by_pair[key], bg, s, start=0.0 if key[0] == key[1] else None)
