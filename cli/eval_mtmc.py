@@ -19,6 +19,8 @@ def mtmc(
                                                               "submission file).")] = "mot",
     iou: Annotated[float, typer.Option("--iou", help="Minimum box IoU of an IDF1 / MOTA match.")] = 0.5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics to this JSON file.")] = None,
+    ceiling_check: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Also report the IDF1 that perfect "
+                                                "linking of the same tracklets would reach, per camera pair.")] = True,
 ) -> None:
     """HOTA, DetA, AssA, LocA, IDF1, IDP, IDR and MOTA across cameras (the AI City Challenge protocol), and
     each camera alone.
@@ -47,9 +49,23 @@ def mtmc(
     console.print(table)
     console.print(f"all: the cameras as one sequence (IDTP {result.idtp}, IDFP {result.idfp}, IDFN {result.idfn} "
                   "boxes); the other rows: each camera alone")
+    # --- linking ceiling (reid.gallery.ceiling): achieved IDF1 beside perfect linking of the same tracklets
+    ceiling = None
+    if ceiling_check and pred_format == "mot":
+        from reid.gallery.ceiling import linking_ceiling
+
+        from .linking import render_ceiling
+
+        with progress(transient=True) as bar:
+            ceiling = linking_ceiling(pred, gt, iou=iou, progress=progress_callback(bar, "linking ceiling"))
+        render_ceiling(console, ceiling)
+    # --- end of the linking ceiling
     for cam in result.missing_predictions:
         err_console.print(f"[yellow]warning:[/] no prediction for camera {cam}; counted as all missed")
     for cam in result.extra_predictions:
         err_console.print(f"[yellow]note:[/] predictions for camera {cam} have no ground truth and were ignored")
     if json_out is not None:
-        atomic_write_json(json_out, result.as_dict())
+        doc = result.as_dict()
+        if ceiling is not None:
+            doc["ceiling"] = ceiling.as_dict()
+        atomic_write_json(json_out, doc)

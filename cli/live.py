@@ -153,6 +153,15 @@ def _render(console, result) -> None:  # type: ignore[no-untyped-def]
     seen = result.since_seen
     if seen.count:
         console.print(f"from a vehicle's last frame to its global id: p50 {seen.p50:.2f} s, p99 {seen.p99:.2f} s")
+    cal = result.calibration
+    if cal.get("source") == "self":
+        console.print(f"linking threshold {result.threshold:.3f}, calibrated on these streams "
+                      f"({cal.get('pairs')} surely-different pairs, {cal.get('matches')} confident matches)")
+    elif cal.get("source") == "fallback":
+        console.print(f"linking threshold {result.threshold:.3f} (the fallback: too few pairs to calibrate on, "
+                      f"{cal.get('pairs')} pairs and {cal.get('matches')} matches)")
+    else:
+        console.print(f"linking threshold {result.threshold:.3f} (given)")
     console.print(f"events: {result.out / 'events.jsonl'}; report: {result.report_path}; gallery: {result.gallery}")
     if result.interrupted:
         console.print("stopped on request; the same command continues the run")

@@ -52,6 +52,9 @@ def render_run(console: Any, result: Any) -> None:
         console.print(f"[bold yellow]warning:[/] {warning}")
     if result.known_before:
         console.print(f"{result.known_before} identities were already in the gallery and kept their ids")
+    from .linking import render_linking
+
+    render_linking(console, result.linking, result.learned_cameras)
     console.print(f"MOT files with global ids: {result.mot_dir}")
     console.print(f"identities: {result.identities_path}")
     if result.report_path is not None:

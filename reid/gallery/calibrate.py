@@ -163,9 +163,12 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
     cameras = sorted(json.loads(manifest_path.read_text(encoding="utf-8")).get("cameras", {}))
     if not cameras:
         raise InputError(f"run {run} has no finished camera", "run reid track CAMERAS_DIR again to finish it")
+    from reid.gallery.flows import run_motions
+
     sightings: list[Sighting] = []
     truth: list[int] = []
     truth_files = camera_files(gt, "ground-truth", "--scene / --gt")
+    motions = run_motions(run / "cameras", cameras)
     for cam in cameras:
         gt_file = truth_files.get(cam)
         if gt_file is None:
@@ -173,6 +176,6 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
         labels = label_tracks(mot_path(run / "cameras" / cam, cam), gt_file)
         for t in load_tracklets(run, cam):
             sightings.append(Sighting(cam, t.first_time, t.last_time, t.feature, key=(cam, t.track_id),
-                                      num_boxes=t.num_boxes))
+                                      num_boxes=t.num_boxes, motion=motions.get((cam, t.track_id))))
             truth.append(labels.get(t.track_id, -1))
     return calibrate(sightings, truth, cfg, topology, thresholds, metric, progress)

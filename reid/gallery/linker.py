@@ -6,13 +6,21 @@ Two hard constraints come from the world, not from appearance:
   the same identity;
 * when ``cameras.yaml`` gives a topology (links between cameras with a minimum and maximum travel time), a
   vehicle's sightings ordered in time must form a feasible route: each step between two cameras must follow a
-  link and take a travel time inside its window.
+  link (or a route through at most ``travel.skip`` cameras that missed the vehicle) and take a travel time
+  inside its window, widened by ``travel.slack`` for the trimming of tracklets (:mod:`reid.gallery.travel`).
+
+:func:`link` prepares the vectors and the threshold, then links: vectors are centred per camera
+(``camera_bias``, :mod:`reid.gallery.camera_bias`); the threshold, unless given, is calibrated on the
+footage's own surely-different pairs (:mod:`reid.gallery.selfcal`); without a topology, travel windows are
+learned from confident matches and linking is repeated with them as a soft time prior (``travel.rounds``).
+What it chose comes back in :class:`LinkReport`.
 
 Batch mode is constrained agglomerative clustering with average linkage. With cosine similarity on unit
 vectors, the average similarity between the members of two groups equals the dot product of their vector sums
-divided by the product of their sizes, so each merge score is exact and costs one dot product; candidate merges
-come from a k-nearest-neighbour graph, which keeps 10k tracklets fast. Identities already in the gallery enter
-as fixed seeds: new tracklets may join them, but two seeds never merge, so stored ids never change.
+divided by the product of their sizes, so each merge score is exact and costs one dot product; the time prior
+adds the mean of its terms over the route steps the merge creates. Candidate merges come from a
+k-nearest-neighbour graph, which keeps 10k tracklets fast. Identities already in the gallery enter as fixed
+seeds: new tracklets may join them, but two seeds never merge, so stored ids never change.
 
 Online mode takes tracklets one at a time in time order and attaches each to the identity whose prototype
 (the mean of its members) is the most similar above the threshold and compatible with the constraints, else
@@ -29,7 +37,18 @@ from typing import Protocol
 import numpy as np
 
 from reid.errors import ConfigError
+from reid.gallery.camera_bias import normalise, remove_camera_bias
 from reid.gallery.config import LinkConfig
+from reid.gallery.flows import assign_flows
+from reid.gallery.selfcal import SelfCalibration, calibrate_threshold, different_pairs, pair_histogram
+from reid.gallery.travel import (
+    LearnSettings,
+    TimePrior,
+    TravelModel,
+    dwell_times,
+    learn_windows,
+    mutual_neighbours,
+)
 
 
 class Topology(Protocol):
@@ -45,7 +64,8 @@ class Sighting:
     """One tracklet as the linker sees it. Times are absolute seconds, comparable across cameras.
 
     ``identity`` is set for tracklets already in the gallery (fixed seeds); ``key`` identifies the tracklet to
-    the caller (e.g. ``(camera, track_id)``).
+    the caller (e.g. ``(camera, track_id)``); ``motion`` (:func:`reid.gallery.flows.track_motions`) lets
+    linking learn windows between flows of traffic rather than whole cameras.
     """
 
     camera: str
@@ -55,6 +75,25 @@ class Sighting:
     key: object = None
     identity: int | None = None
     num_boxes: int = 1
+    motion: tuple[float, float, float] | None = None  # which way it moved (reid.gallery.flows), when known
+
+
+@dataclass
+class LinkReport:
+    """How linking was done: the threshold and where it came from, whether camera bias was removed, and the
+    travel windows (``travel_source``: ``topology`` = hard, from cameras.yaml; ``learned`` = soft prior;
+    ``none``)."""
+
+    calibration: SelfCalibration
+    camera_bias: bool
+    travel_source: str
+    travel: TravelModel | None = None
+    rounds: int = 0
+
+    def as_dict(self) -> dict:
+        return {"threshold": self.calibration.as_dict(), "camera_bias": self.camera_bias,
+                "travel": {"source": self.travel_source, "rounds": self.rounds,
+                           **(self.travel.as_dict() if self.travel is not None else {})}}
 
 
 @dataclass
@@ -65,6 +104,7 @@ class LinkResult:
     new_identities: list[int] = field(default_factory=list)
     merges: int = 0
     blocked: int = 0
+    report: LinkReport | None = None
 
 
 def topology_active(topology: Topology | None) -> bool:
@@ -76,11 +116,11 @@ def topology_active(topology: Topology | None) -> bool:
 
 
 class Constraints:
-    """The hard constraints between groups of sightings."""
+    """The hard constraints between groups of sightings; ``windows`` is the hand-written topology, if any."""
 
-    def __init__(self, sightings: Sequence[Sighting], topology: Topology | None, cfg: LinkConfig) -> None:
+    def __init__(self, sightings: Sequence[Sighting], windows: TravelModel | None, cfg: LinkConfig) -> None:
         self.s = sightings
-        self.topology = topology if (cfg.use_topology and topology_active(topology)) else None
+        self.windows = windows
         self.tolerance = cfg.overlap_tolerance
         self.min_revisit = cfg.min_revisit
 
@@ -97,16 +137,9 @@ class Constraints:
     def step_ok(self, i: int, j: int) -> bool:
         """Whether a vehicle seen in ``i`` can next be seen in ``j`` (``i`` starts no later than ``j``)."""
         a, b = self.s[i], self.s[j]
-        if a.camera == b.camera or self.topology is None:
+        if a.camera == b.camera or self.windows is None:
             return True
-        if not self.topology.connected(a.camera, b.camera):
-            return False
-        window = self.topology.travel_window(a.camera, b.camera)
-        if window is None:
-            return True
-        lo, hi = window
-        gap = max(0.0, b.t_start - a.t_end)
-        return lo - 1e-6 <= gap <= hi + 1e-6
+        return bool(self.windows.step_allowed(a.camera, b.camera, b.t_start - a.t_end))
 
     def compatible(self, members_a: Sequence[int], members_b: Sequence[int]) -> bool:
         """Whether groups ``a`` and ``b`` can be one vehicle."""
@@ -114,25 +147,177 @@ class Constraints:
             for j in members_b:
                 if self.overlap(i, j):
                     return False
-        if self.topology is None:
+        if self.windows is None:
             return True
-        side = {i: 0 for i in members_a}
-        side.update({j: 1 for j in members_b})
-        route = sorted(side, key=lambda k: (self.s[k].t_start, self.s[k].t_end))
         # only the steps the merge creates are checked: each group was feasible (or accepted) on its own
-        for p, q in zip(route, route[1:], strict=False):
-            if side[p] != side[q] and not self.step_ok(p, q):
-                return False
-        return True
+        return all(self.step_ok(p, q) for p, q in _new_steps(self.s, members_a, members_b))
 
 
 def _order_key(s: Sighting) -> tuple:
     return (s.t_start, s.camera, str(s.key))
 
 
-def _normalised(features: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+def _new_steps(sightings: Sequence[Sighting], members_a: Sequence[int],
+               members_b: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive sightings of the merged route (in time order) that come from different groups."""
+    side = {i: 0 for i in members_a}
+    side.update({j: 1 for j in members_b})
+    route = sorted(side, key=lambda k: (sightings[k].t_start, sightings[k].t_end))
+    return [(p, q) for p, q in zip(route, route[1:], strict=False) if side[p] != side[q]]
+
+
+def route_prior(prior: TimePrior | None, sightings: Sequence[Sighting], members_a: Sequence[int],
+                members_b: Sequence[int], flows: Sequence[int | None] | None = None) -> float:
+    """The time prior of merging two groups: the mean of its terms over the route steps the merge creates
+    (``flows[i]``: the flow of sighting ``i``, or None)."""
+    if prior is None:
+        return 0.0
+    steps = _new_steps(sightings, members_a, members_b)
+    if not steps:
+        return 0.0
+    terms = [prior.step(sightings[p].camera, sightings[q].camera, sightings[q].t_start - sightings[p].t_end,
+                        flows[p] if flows is not None else None, flows[q] if flows is not None else None)
+             for p, q in steps]
+    return float(sum(terms) / len(terms))
+
+
+# ------------------------------------------------------------------------------------------ preparation
+
+
+@dataclass
+class _Pass:
+    """Everything one linking pass needs: unit vectors (rows of ``feats`` for the sightings ``with_feature``),
+    the threshold, the hard constraints and the soft time prior."""
+
+    sightings: Sequence[Sighting]
+    feats: np.ndarray
+    with_feature: list[int]
+    threshold: float
+    cons: Constraints
+    cfg: LinkConfig
+    prior: TimePrior | None = None
+    next_id: int = 1
+    progress: object = None
+    flows: list[int | None] | None = None  # per sighting
+
+    @property
+    def floor(self) -> float:
+        """Lowest appearance similarity a merge can have and still reach the threshold with the prior."""
+        return self.threshold - (self.prior.bonus if self.prior is not None else 0.0)
+
+
+def prepare_features(sightings: Sequence[Sighting], cfg: LinkConfig) -> tuple[np.ndarray, list[int]]:
+    """Unit vectors of the sightings that have one (camera bias removed when ``cfg.camera_bias``)."""
+    with_feature = [i for i, s in enumerate(sightings) if s.feature is not None]
+    if not with_feature:
+        return np.zeros((0, 0), np.float32), with_feature
+    feats = normalise(np.vstack([np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]))
+    if cfg.camera_bias:
+        feats = remove_camera_bias(feats, [sightings[i].camera for i in with_feature])
+    return feats, with_feature
+
+
+def self_calibration(sightings: Sequence[Sighting], feats: np.ndarray, with_feature: list[int],
+                     matches: Sequence[tuple[int, int]], cfg: LinkConfig) -> SelfCalibration:
+    """The threshold of this linking: the configured one, or one calibrated on the footage's surely-different
+    pairs and confident cross-camera ``matches`` (positions in ``with_feature``; :mod:`reid.gallery.selfcal`)."""
+    if cfg.threshold != "auto":
+        return SelfCalibration(float(cfg.threshold), "config", cfg.false_match_rate, tracklets=len(with_feature))
+    cams, t0, t1 = _times(sightings, with_feature)
+    different = different_pairs(feats, cams, t0, t1, min_overlap=cfg.overlap_tolerance)
+    cross = pair_histogram(feats, [(i, j) for i, j in matches if cams[i] != cams[j]])
+    return calibrate_threshold(different, cross, cfg.false_match_rate, cfg.calibration_min_pairs,
+                               cfg.fallback_threshold, len(with_feature))
+
+
+def _times(sightings: Sequence[Sighting], rows: Sequence[int]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    sub = [sightings[i] for i in rows]
+    return ([s.camera for s in sub], np.array([s.t_start for s in sub], np.float64),
+            np.array([s.t_end for s in sub], np.float64))
+
+
+def identity_steps(sightings: Sequence[Sighting], identities: Sequence[int],
+                   rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive sightings (positions in ``rows``) of each linked identity, in time order."""
+    pos = {i: p for p, i in enumerate(rows)}
+    by_id: dict[int, list[int]] = {}
+    for i in rows:
+        by_id.setdefault(int(identities[i]), []).append(i)
+    steps = []
+    for members in by_id.values():
+        members.sort(key=lambda k: (sightings[k].t_start, sightings[k].t_end))
+        steps += [(pos[p], pos[q]) for p, q in zip(members, members[1:], strict=False)]
+    return steps
+
+
+# ------------------------------------------------------------------------------------------ entry point
+
+
+def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology: Topology | None = None,
+         next_id: int = 1, progress=None) -> LinkResult:
+    """Assign a global identity to every sighting (batch or online, per ``cfg.mode``).
+
+    Sightings with ``identity`` set keep it; new identities are numbered from ``next_id`` in order of first
+    appearance. A sighting without a feature gets an identity of its own. ``result.report`` says which
+    threshold, camera-bias removal and travel windows were used.
+    """
+    cfg = cfg or LinkConfig()
+    t = cfg.travel
+    feats, with_feature = prepare_features(sightings, cfg)
+    cams, t0, t1 = _times(sightings, with_feature)
+    # confident matches (mutual nearest neighbours): the threshold's upper reference and the first travel windows
+    matches = mutual_neighbours(feats, cams, t0, t1, -1.0) if len(with_feature) > 1 else []
+    calibration = self_calibration(sightings, feats, with_feature, matches, cfg)
+    hard = None
+    if cfg.use_topology and topology_active(topology):
+        hard = TravelModel.from_topology(topology, {s.camera for s in sightings}, dwell_times(cams, t1 - t0),
+                                         t.slack, t.skip)
+    one = _Pass(sightings, feats, with_feature, calibration.threshold, Constraints(sightings, hard, cfg), cfg,
+                None, next_id, progress)
+    run = link_online if cfg.mode == "online" else link_batch
+    if hard is not None:  # the hand-written windows are hard constraints and, inside them, the same prior
+        one.prior = TimePrior(hard, t.bonus, t.penalty)
+    result = run(one)
+    model, rounds = hard, 0
+    if t.learn and len(set(cams)) > 1 and len(with_feature) > 2:
+        model, rounds, result = _learning_rounds(one, run, result, matches, hard)
+    source = "topology" if hard is not None else ("learned" if rounds else "none")
+    result.report = LinkReport(calibration, cfg.camera_bias, source, model, rounds)
+    return result
+
+
+def _learning_rounds(one: _Pass, run, result: LinkResult, matches: Sequence[tuple[int, int]],
+                     hard: TravelModel | None) -> tuple[TravelModel | None, int, LinkResult]:
+    """Learn travel windows from confident ``matches``, link again with them as the prior, and repeat from the
+    linked identities (``travel.rounds`` times). Within a hand-written topology only the windows between flows
+    are learned (the topology's own windows stay the hard constraints)."""
+    t, sightings, rows = one.cfg.travel, one.sightings, one.with_feature
+    cams, t0, t1 = _times(sightings, rows)
+    if t.flows:
+        one.flows = assign_flows([s.camera for s in sightings], [s.motion for s in sightings])
+    if hard is not None and one.flows is None:
+        return hard, 0, result
+    row_flows = [one.flows[i] for i in rows] if one.flows is not None else None
+    floor = one.threshold + t.margin
+    steps = [(i, j) for i, j in matches if float(one.feats[i] @ one.feats[j]) >= floor
+             and (hard is None or _feasible(one.cons, rows[i], rows[j]))]
+    settings = LearnSettings(min_matches=t.min_matches, min_gain=t.min_gain)
+    model, rounds = hard, 0
+    for _ in range(t.rounds):
+        learned = learn_windows(cams, t0, t1, steps, settings, t.slack, t.skip, row_flows, given=hard)
+        if not (learned.flow_windows if hard is not None else learned.windows):
+            break
+        one.prior = TimePrior(learned, t.bonus, t.penalty)
+        result = run(one)
+        model, rounds = learned, rounds + 1
+        steps = identity_steps(sightings, result.identities, rows)
+    return model, rounds, result
+
+
+def _feasible(cons: Constraints, i: int, j: int) -> bool:
+    """Whether sightings ``i`` and ``j`` can be consecutive sightings of one vehicle under the hard constraints."""
+    first, second = (i, j) if cons.s[i].t_start <= cons.s[j].t_start else (j, i)
+    return not cons.overlap(first, second) and cons.step_ok(first, second)
 
 
 def _number_new(sightings: Sequence[Sighting], groups: dict[int, list[int]], fixed: dict[int, int],
@@ -154,24 +339,13 @@ def _number_new(sightings: Sequence[Sighting], groups: dict[int, list[int]], fix
     return LinkResult(identities=identities, new_identities=new_ids)
 
 
-def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology: Topology | None = None,
-         next_id: int = 1, progress=None) -> LinkResult:
-    """Assign a global identity to every sighting (batch or online, per ``cfg.mode``).
-
-    Sightings with ``identity`` set keep it; new identities are numbered from ``next_id`` in order of first
-    appearance. A sighting without a feature gets an identity of its own.
-    """
-    cfg = cfg or LinkConfig()
-    if cfg.mode == "online":
-        return link_online(sightings, cfg, topology, next_id, progress)
-    return link_batch(sightings, cfg, topology, next_id, progress)
+# ------------------------------------------------------------------------------------------ batch
 
 
-def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,
-               next_id: int = 1, progress=None) -> LinkResult:
+def link_batch(one: _Pass) -> LinkResult:
     """Constrained average-linkage agglomerative clustering with seeds (see the module docstring)."""
+    sightings, cfg, cons = one.sightings, one.cfg, one.cons
     n = len(sightings)
-    cons = Constraints(sightings, topology, cfg)
     # initial groups: one per gallery identity (seed), one per new sighting
     groups: dict[int, list[int]] = {}
     fixed: dict[int, int] = {}
@@ -187,10 +361,9 @@ def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolog
     for g, members in groups.items():
         group_of[members] = g
 
-    with_feature = [i for i, s in enumerate(sightings) if s.feature is not None]
+    with_feature, feats = one.with_feature, one.feats
     if len(with_feature) < 2:
-        return _number_new(sightings, groups, fixed, next_id)
-    feats = _normalised(np.vstack([np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]))
+        return _number_new(sightings, groups, fixed, one.next_id)
     dense = _rerank_similarity(feats, cfg) if cfg.rerank else None
     pos = {i: p for p, i in enumerate(with_feature)}
 
@@ -209,12 +382,16 @@ def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolog
         if dense is not None:
             ra = [pos[m] for m in groups[a] if m in pos]
             rb = [pos[m] for m in groups[b] if m in pos]
-            return float(dense[np.ix_(ra, rb)].mean())
-        return float(sums[a] @ sums[b]) / (counts[a] * counts[b])
+            value = float(dense[np.ix_(ra, rb)].mean())
+        else:
+            value = float(sums[a] @ sums[b]) / (counts[a] * counts[b])
+        if one.prior is not None and value >= one.floor:
+            value += route_prior(one.prior, sightings, groups[a], groups[b], one.flows)
+        return value
 
     # candidate neighbour graph between groups
     neighbours: dict[int, set[int]] = {g: set() for g in groups}
-    for p, q in _candidate_pairs(feats, dense, cfg):
+    for p, q in _candidate_pairs(feats, dense, cfg, one.floor):
         ga, gb = int(group_of[with_feature[p]]), int(group_of[with_feature[q]])
         if ga == gb or (ga in fixed and gb in fixed):
             continue
@@ -226,7 +403,7 @@ def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolog
 
     def push(a: int, b: int) -> None:
         value = score(a, b)
-        if value >= cfg.threshold:
+        if value >= one.threshold:
             lo, hi = (a, b) if a < b else (b, a)
             heapq.heappush(heap, (-value, lo, hi, version[lo], version[hi]))
 
@@ -236,6 +413,7 @@ def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolog
                 push(a, b)
     merges = blocked = 0
     total = len(heap)
+    progress = one.progress
     while heap:
         _, a, b, va, vb = heapq.heappop(heap)
         if a not in groups or b not in groups or version[a] != va or version[b] != vb:
@@ -261,15 +439,16 @@ def link_batch(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolog
         merges += 1
         if progress is not None and merges % 256 == 0:
             progress(merges, None, stage="link")
-    result = _number_new(sightings, groups, fixed, next_id)
+    result = _number_new(sightings, groups, fixed, one.next_id)
     result.merges, result.blocked = merges, blocked
     if progress is not None:
         progress(total, total, stage="link")
     return result
 
 
-def _candidate_pairs(feats: np.ndarray, dense: np.ndarray | None, cfg: LinkConfig) -> list[tuple[int, int]]:
-    """Pairs (p, q), p < q, among each row's ``cfg.knn`` most similar rows whose similarity reaches the threshold."""
+def _candidate_pairs(feats: np.ndarray, dense: np.ndarray | None, cfg: LinkConfig,
+                     floor: float) -> list[tuple[int, int]]:
+    """Pairs (p, q), p < q, among each row's ``cfg.knn`` most similar rows whose similarity reaches ``floor``."""
     n = len(feats)
     k = min(n, cfg.knn + 1)
     if dense is not None:
@@ -279,13 +458,13 @@ def _candidate_pairs(feats: np.ndarray, dense: np.ndarray | None, cfg: LinkConfi
         import faiss
 
         index = faiss.IndexFlatIP(feats.shape[1])
-        index.add(feats)
-        sims, order = index.search(feats, k)
+        index.add(np.ascontiguousarray(feats, np.float32))
+        sims, order = index.search(np.ascontiguousarray(feats, np.float32), k)
     pairs = set()
     for p in range(n):
         for q, s in zip(order[p], sims[p], strict=True):
             q = int(q)
-            if q < 0 or q == p or s < cfg.threshold:
+            if q < 0 or q == p or s < floor:
                 continue
             pairs.add((min(p, q), max(p, q)))
     return sorted(pairs)
@@ -312,12 +491,15 @@ def _rerank_similarity(feats: np.ndarray, cfg: LinkConfig) -> np.ndarray:
     return (1.0 + block(rows)).astype(np.float32)
 
 
-def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,
-                next_id: int = 1, progress=None) -> LinkResult:
+# ------------------------------------------------------------------------------------------ online
+
+
+def link_online(one: _Pass) -> LinkResult:
     """Attach sightings one at a time (time order) to the best compatible identity prototype, else a new one."""
-    cons = Constraints(sightings, topology, cfg)
+    sightings, cons = one.sightings, one.cons
     identities: list[int | None] = [s.identity for s in sightings]
-    dim = next((np.asarray(s.feature).size for s in sightings if s.feature is not None), 0)
+    row_of_sighting = {i: p for p, i in enumerate(one.with_feature)}
+    dim = one.feats.shape[1] if one.feats.size else 0
     # prototypes as growing arrays: row r holds the vector sum and count of identity gids[r]
     gids: list[int] = []
     row_of: dict[int, int] = {}
@@ -339,27 +521,30 @@ def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolo
     def add(gid: int, i: int) -> None:
         r = row_for(gid)
         members[r].append(i)
-        f = sightings[i].feature
-        if f is not None:
-            sums[r] += _normalised(np.asarray(f, np.float32).reshape(1, -1))[0]
+        if i in row_of_sighting:
+            sums[r] += one.feats[row_of_sighting[i]]
             counts[r] += 1
 
     for i, s in enumerate(sightings):
         if s.identity is not None:
             add(int(s.identity), i)
     order = sorted((i for i, s in enumerate(sightings) if s.identity is None), key=lambda i: _order_key(sightings[i]))
-    next_free = next_id
+    next_free = one.next_id
     new_ids: list[int] = []
     merges = blocked = 0
     for done, i in enumerate(order):
-        s = sightings[i]
         chosen = None
         m = len(gids)
-        if s.feature is not None and m:
-            f = _normalised(np.asarray(s.feature, np.float32).reshape(1, -1))[0]
+        if i in row_of_sighting and m:
+            f = one.feats[row_of_sighting[i]]
             with np.errstate(divide="ignore", invalid="ignore"):
                 scores = np.where(counts[:m] > 0, (sums[:m] @ f) / np.maximum(counts[:m], 1), -np.inf)
-            candidates = np.flatnonzero(scores >= cfg.threshold)
+            candidates = np.flatnonzero(scores >= one.floor)
+            if one.prior is not None:
+                scores = scores.copy()
+                for r in candidates:
+                    scores[r] += route_prior(one.prior, sightings, members[int(r)], [i], one.flows)
+                candidates = candidates[scores[candidates] >= one.threshold]
             for r in candidates[np.argsort(-scores[candidates])]:
                 if cons.compatible(members[int(r)], [i]):
                     chosen = gids[int(r)]
@@ -373,7 +558,7 @@ def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolo
             merges += 1
         identities[i] = chosen
         add(chosen, i)
-        if progress is not None and done % 256 == 0:
-            progress(done, len(order), stage="link")
+        if one.progress is not None and done % 256 == 0:
+            one.progress(done, len(order), stage="link")
     return LinkResult(identities=[int(g) for g in identities], new_identities=new_ids, merges=merges,
                       blocked=blocked)

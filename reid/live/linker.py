@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from reid.gallery.config import LinkConfig
-from reid.gallery.linker import Constraints, Sighting, Topology
+from reid.gallery.linker import Constraints, Sighting, Topology, topology_active
+from reid.gallery.travel import TravelModel, dwell_times
 
 
 @dataclass
@@ -49,8 +50,20 @@ class OnlineLinker:
     def __init__(self, cfg: LinkConfig, topology: Topology | None = None, next_id: int = 1,
                  threshold: float | None = None, max_identities: int = 100_000, recent: int = 8) -> None:
         self.cfg = cfg
-        self.topology = topology
-        self.threshold = cfg.threshold if threshold is None else float(threshold)
+        self.topology = topology if (cfg.use_topology and topology_active(topology)) else None
+        self.durations: dict[str, deque] = {}  # per camera, recent tracklet durations (crossing times)
+        self.windows = self._windows()
+        self.assigned = 0
+        self.calibration = None
+        if threshold is not None:
+            self.fixed: float | None = float(threshold)
+        elif cfg.threshold == "auto":  # calibrated on the streams as they run (reid.live.selfcal)
+            from reid.live.selfcal import LiveCalibration
+
+            self.calibration = LiveCalibration(cfg)
+            self.fixed = None
+        else:
+            self.fixed = float(cfg.threshold)
         self.next_id = int(next_id)
         self.max_identities = max_identities
         self.recent = recent
@@ -100,6 +113,12 @@ class OnlineLinker:
             self._update_recent(ident, camera, key, t_start, t_end)
             return Assignment(gid, None, False, ident.known_before)
         new = Sighting(camera, float(t_start), float(t_end), None, key=key)
+        self.durations.setdefault(camera, deque(maxlen=200)).append(max(0.0, float(t_end) - float(t_start)))
+        self.assigned += 1
+        if self.topology is not None and self.assigned % 100 == 0:
+            self.windows = self._windows()  # routes through an unseen camera need its crossing time
+        if self.calibration is not None and vector is not None:
+            self.calibration.observe(camera, float(t_start), float(t_end), vector)
         gid, similarity = self._best(new, vector)
         is_new = gid is None
         if gid is None:
@@ -112,6 +131,21 @@ class OnlineLinker:
         self.tracks[key] = (gid, vector)
         self._evict()
         return Assignment(gid, similarity, is_new, ident.known_before)
+
+    def _windows(self) -> TravelModel | None:
+        """The hand-written topology as hard travel windows (with the batch linker's slack and skipped cameras)."""
+        if self.topology is None:
+            return None
+        cams = [c for c, d in self.durations.items() for _ in d]
+        durations = [x for d in self.durations.values() for x in d]
+        dwell = dwell_times(cams, durations) if durations else {}
+        t = self.cfg.travel
+        return TravelModel.from_topology(self.topology, set(self.durations), dwell, t.slack, t.skip)
+
+    @property
+    def threshold(self) -> float:
+        """The similarity an event needs to join an identity (fixed, or as calibrated so far)."""
+        return self.fixed if self.fixed is not None else self.calibration.threshold  # type: ignore[union-attr]
 
     def _best(self, new: Sighting, vector: np.ndarray | None) -> tuple[int | None, float | None]:
         if vector is None or not self.identities:
@@ -127,7 +161,7 @@ class OnlineLinker:
                 break
             gid = rows[int(r)]
             recent = list(self.identities[gid].recent)
-            cons = Constraints([*recent, new], self.topology, self.cfg)
+            cons = Constraints([*recent, new], self.windows, self.cfg)
             if cons.compatible(list(range(len(recent))), [len(recent)]):
                 return gid, score
         return None, None

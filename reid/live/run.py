@@ -87,7 +87,8 @@ class LiveResult:
     since_seen: LatencyStats  # from the last frame each vehicle was seen in to its global id
     report_path: Path | None
     interrupted: bool
-    threshold: float
+    threshold: float  # the linking threshold at the end (fixed, or as self-calibrated on the streams)
+    calibration: dict[str, Any] = field(default_factory=dict)  # where the threshold came from, with its counts
     warnings: list[str] = field(default_factory=list)
 
 
@@ -146,11 +147,9 @@ class _Driver:
         self.gallery = Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim,
                                     cfg=cfg.link.index, weights=getattr(embedder, "meta", {}).get("weights"))
         self.topology = cameras_cfg
-        threshold = cfg.link.threshold
-        self.linker = OnlineLinker(cfg.link, cameras_cfg, next_id=self.gallery.next_identity(), threshold=threshold)
+        self.linker = OnlineLinker(cfg.link, cameras_cfg, next_id=self.gallery.next_identity())
         for t in self.gallery.tracklets(with_features=True):
             self.linker.seed(t.identity, t.camera, t.t_start, t.t_end, t.feature)
-        self.threshold = self.linker.threshold
 
         now = time.time()
         self.manifest = manifest or {"format": FORMAT, "version": VERSION, "sources": source_map, "epoch": now,
@@ -280,6 +279,11 @@ class _Driver:
             if hasattr(self, "outputs") else None
         self._notice(failure.camera, failure.message + (f" ({failure.hint})" if failure.hint else ""))
 
+    def calibration(self) -> dict[str, Any]:
+        if self.linker.calibration is not None:
+            return self.linker.calibration.current.as_dict()
+        return {"threshold": self.linker.threshold, "source": "config"}
+
     def _notice(self, camera: str | None, text: str) -> None:
         if self.hooks.notice is not None:
             self.hooks.notice(camera, text)
@@ -298,7 +302,8 @@ class _Driver:
     def close(self, interrupted: bool) -> LiveResult:
         # per camera, "next_id" is the largest local id given and "next_frame" the next frame number: the next
         # session starts after both, so its ids and MOT rows never collide with this one's
-        self.manifest["sessions"][-1].update(ended=time.time(), interrupted=interrupted)
+        calibration = self.calibration()
+        self.manifest["sessions"][-1].update(ended=time.time(), interrupted=interrupted, linking=calibration)
         save_manifest(self.out, self.manifest)
         self.outputs.close()
         self.store.close()
@@ -314,7 +319,7 @@ class _Driver:
                           events=self.outputs.events, new_identities=len(self.new_ids),
                           known_identities=len(self.known_ids), latency=latency, since_seen=since_seen,
                           report_path=report,
-                          interrupted=interrupted, threshold=self.threshold)
+                          interrupted=interrupted, threshold=self.linker.threshold, calibration=calibration)
 
 
 def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: LiveHooks | None = None) -> LiveResult:

@@ -43,7 +43,7 @@ Progress = Callable[..., None]
 
 # top-level names this runner writes inside an output folder (one that exists and is not ours is refused)
 OWNED = (MANIFEST, "cameras", "tracklets", "mot", "video", "identities.json", "report.html", "status.json",
-         "gallery")
+         "gallery", "cameras.yaml")
 GALLERY_FILES = ("gallery.sqlite", "gallery.sqlite-wal", "gallery.sqlite-shm", "gallery.sqlite-journal",
                  "index.faiss")
 
@@ -81,6 +81,8 @@ class MultiCamResult:
     mot_dir: Path
     warnings: list[str] = field(default_factory=list)
     mapping: dict[str, dict[int, int]] = field(default_factory=dict)  # camera -> {track_id: global_id}
+    linking: dict[str, Any] | None = None  # threshold and travel windows used (reid.gallery.linker.LinkReport)
+    learned_cameras: Path | None = None  # cameras.yaml with the learned travel windows, when they were learned
 
 
 # ------------------------------------------------------------------------------------------ embedder
@@ -289,6 +291,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
     tracklets: dict[str, list[Tracklet]] = {c.name: load_tracklets(out, c.name) for c in folder.cameras}
     warnings = manifest.warnings + [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
     key = manifest.run_key
+    linking = manifest.data.get("link", {}).get("report")
+    learned_cameras = out / "cameras.yaml" if (out / "cameras.yaml").is_file() else None
     with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
                       lock=True, on_wait=wait_reporter(progress)) as gallery:  # one writer at a time
         if gallery.has_run(key):
@@ -318,11 +322,17 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
             sightings = [Sighting(t.camera, t.t_start, t.t_end, t.feature, key=("gallery", t.row_id),
                                   identity=t.identity, num_boxes=t.num_boxes) for t in stored]
             new: list[Tracklet] = [t for c in folder.names for t in tracklets[c]]
+            from reid.gallery.flows import run_motions
+
+            motions = run_motions(out / "cameras", folder.names)  # which way each tracklet moved
             sightings += [Sighting(t.camera, t.first_time, t.last_time, t.feature, key=(t.camera, t.track_id),
-                                   num_boxes=t.num_boxes) for t in new]
+                                   num_boxes=t.num_boxes, motion=motions.get((t.camera, t.track_id))) for t in new]
             if progress is not None:
                 progress(0, len(new), camera=None, stage="link")
             result = link(sightings, link_config, cameras_cfg, next_id=gallery.next_identity())
+            # what linking chose (threshold, learned windows) goes to identities.json and the summary
+            linking = result.report.as_dict() if result.report is not None else None
+            learned_cameras = _write_learned_windows(out, result.report, runs)
             ids = result.identities[len(stored):]
             mapping = {c: {} for c in folder.names}
             rows = []
@@ -346,6 +356,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         if progress is not None:
             progress(i + 1, total, camera=None, stage="outputs")
     doc = identities_document(key, source, gallery_path, runs, tracklets, mapping, known, out)
+    if linking is not None:
+        doc["linking"] = linking
     identities_path = out / "identities.json"
     atomic_write_json(identities_path, doc)
     report_path = None
@@ -361,14 +373,26 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         progress(total, total, camera=None, stage="outputs")
     if not manifest.data.get("linked") or "config" not in manifest.data.get("link", {}):
         manifest.mark_linked({"identities": len(doc["identities"]), "time": time.time(),
-                              "config": link_config.model_dump(mode="json")})
+                              "config": link_config.model_dump(mode="json"), "report": linking})
     multi = sum(1 for i in doc["identities"] if len(i["cameras"]) > 1)
     return MultiCamResult(
         out_dir=out, gallery=gallery_path, cameras=runs, skipped=folder.skipped, identities=len(doc["identities"]),
         cross_camera=multi, known_before=sum(1 for i in doc["identities"] if i["known_before"]),
         tracklets=sum(len(v) for v in tracklets.values()), identities_path=identities_path,
-        report_path=report_path, mot_dir=out / "mot", warnings=warnings, mapping=mapping,
+        report_path=report_path, mot_dir=out / "mot", warnings=warnings, mapping=mapping, linking=linking,
+        learned_cameras=learned_cameras,
     )
+
+
+def _write_learned_windows(out: Path, report: Any, runs: list[CameraRun]) -> Path | None:
+    """``<out>/cameras.yaml`` with the travel windows linking learned (none learned: no file)."""
+    if report is None or report.travel_source != "learned" or report.travel is None:
+        return None
+    from reid.gallery.travel import write_cameras_yaml
+
+    path = out / "cameras.yaml"
+    write_cameras_yaml(path, report.travel, {r.name: {"fps": r.fps, "start_time": r.start_time} for r in runs})
+    return path
 
 
 def _rel(path: str, out: Path) -> str:

@@ -87,13 +87,28 @@ def _map_rows(lines: Iterable[str], mapping: Mapping[int, int]) -> Iterable[tupl
 
 
 def relabel_mot(path: Path, mapping: Mapping[int, int], keep_unmapped: bool = True) -> int:
-    """Rewrite a camera's MOT file in place (atomically) with ids from ``mapping`` (e.g. global ids)."""
+    """Rewrite a camera's MOT file in place (atomically) with ids from ``mapping`` (e.g. global ids).
+
+    An id is one box per frame: when the mapping gives two boxes of one frame the same id (a what-if relabelling,
+    such as the truth's ids for the linking ceiling or shuffled ids for chance), the first box is kept. The
+    linker itself never does this (two tracklets of one camera that overlap in time are never one identity).
+    """
     rows = read_mot(path)
     full = dict(mapping)
     if keep_unmapped:
         for tid in rows[:, 1].astype(int).tolist():
             full.setdefault(tid, tid)
-    return write_mot(path, ((r[0], full[int(r[1])], *r[2:7]) for r in rows if int(r[1]) in full))
+    seen: set[tuple[int, int]] = set()
+
+    def relabelled():  # type: ignore[no-untyped-def]
+        for r in rows:
+            tid = full.get(int(r[1]))
+            if tid is None or (int(r[0]), tid) in seen:
+                continue
+            seen.add((int(r[0]), tid))
+            yield (r[0], tid, *r[2:7])
+
+    return write_mot(path, relabelled())
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:

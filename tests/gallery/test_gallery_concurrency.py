@@ -42,10 +42,10 @@ def on_wait(message):
 if role == "second" and lock:
     wait("first.opened")  # the first run holds the lock: this open has to wait for it
 gallery = Gallery.open(root, embedder="net", dim=8, lock=lock, on_wait=on_wait)
+start = gallery.next_identity()  # read before telling the other run: both views can be stale on purpose
 (sync / f"{role}.opened").write_text("")
 for name in wait_for:
     wait(name)
-start = gallery.next_identity()
 rng = np.random.default_rng(abs(hash(role)) % 1000)
 rows = []
 for i in range(20):

@@ -56,7 +56,7 @@ def test_min_revisit_keeps_one_camera_passes_apart(mode: str) -> None:
 @pytest.mark.parametrize("mode", ["batch", "online"])
 def test_topology_windows_respected(mode: str) -> None:
     f = unit(0, 1, 0)
-    cfg = LinkConfig(threshold=0.5, mode=mode)
+    cfg = LinkConfig(threshold=0.5, mode=mode, travel={"slack": 0.0, "skip": 0})
     inside = [Sighting("a", 0, 5, f), Sighting("b", 20, 25, f)]  # gap 15 s in 10..20
     too_fast = [Sighting("a", 0, 5, f), Sighting("b", 8, 12, f)]  # gap 3 s
     too_slow = [Sighting("a", 0, 5, f), Sighting("b", 40, 45, f)]  # gap 35 s
@@ -69,6 +69,24 @@ def test_topology_windows_respected(mode: str) -> None:
     assert len(set(link(not_linked, cfg).identities)) == 1
     off = LinkConfig(threshold=0.5, mode=mode, use_topology=False)
     assert len(set(link(too_fast, off, Links()).identities)) == 1
+
+
+@pytest.mark.parametrize("mode", ["batch", "online"])
+def test_slack_admits_trimmed_tracklets_and_skip_a_camera_that_missed_the_vehicle(mode: str) -> None:
+    f = unit(0, 1, 0)
+    trimmed = [Sighting("a", 0, 5, f), Sighting("b", 26.5, 30, f)]  # gap 21.5 s: 1.5 s past the 20 s maximum
+    tight = LinkConfig(threshold=0.5, mode=mode, travel={"slack": 0.0})
+    loose = LinkConfig(threshold=0.5, mode=mode, travel={"slack": 2.0})
+    assert len(set(link(trimmed, tight, Links()).identities)) == 2
+    assert len(set(link(trimmed, loose, Links()).identities)) == 1
+    # a -> c is not a link, but a vehicle can drive a -> b -> c with b missing it: at least 10 + 5 s
+    through_b = [Sighting("a", 0, 5, f), Sighting("c", 21, 25, f)]
+    faster_than_b = [Sighting("a", 0, 5, f), Sighting("c", 14, 18, f)]
+    skip = LinkConfig(threshold=0.5, mode=mode, travel={"skip": 1})
+    no_skip = LinkConfig(threshold=0.5, mode=mode, travel={"skip": 0})
+    assert len(set(link(through_b, skip, Links()).identities)) == 1
+    assert len(set(link(faster_than_b, skip, Links()).identities)) == 2
+    assert len(set(link(through_b, no_skip, Links()).identities)) == 2
 
 
 def test_route_through_connected_cameras_links_all_three() -> None:
