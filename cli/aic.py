@@ -6,28 +6,32 @@ from pathlib import Path
 from typing import Any
 
 
-def _check_target(path: Path) -> None:
+def _check_target(path: Path, inputs: list) -> None:
+    """A folder, an input, or a file reid did not write is refused: the export replaces only an earlier one."""
     from reid.errors import OutputError
+    from reid.output_files import is_aic_submission
+    from reid.outputs import check_output_file
 
     if Path(path).is_dir():
         raise OutputError(f"--aic-export {path} is a folder", "name the submission file, e.g. --aic-export track1.txt")
+    check_output_file(path, True, inputs, is_aic_submission, "AI City submission", "--aic-export")
 
 
-def check_single_camera(path: Path, camera: str) -> None:
+def check_single_camera(path: Path, camera: str, inputs: list | None = None) -> None:
     """Refuse, before any tracking, an export that cannot be written or a camera name without a number."""
     from reid.multicam.aic import camera_number
 
-    _check_target(path)
+    _check_target(path, inputs or [])
     camera_number(camera)
 
 
-def check_folder_cameras(path: Path, source: Path, cameras_yaml: Path | None) -> None:
+def check_folder_cameras(path: Path, source: Path, cameras_yaml: Path | None, inputs: list | None = None) -> None:
     """Refuse, before any tracking, an export that cannot be written or cameras whose names carry no number."""
     from reid.cameras import load_cameras
     from reid.multicam.aic import camera_numbers
     from reid.multicam.discover import CAMERAS_YAML, discover_cameras
 
-    _check_target(path)
+    _check_target(path, [source, cameras_yaml, *(inputs or [])])
     path = Path(cameras_yaml) if cameras_yaml is not None else Path(source) / CAMERAS_YAML
     cams = load_cameras(path) if path.is_file() else None
     only = sorted(cams.cameras) if cams is not None and cams.cameras else None

@@ -66,7 +66,7 @@ def embed(
     reid embed --dataset vehicleid --root /data/VehicleID --split large --weights best.pt --out large.npz
     """
     from reid.data.features import FeatureSet, save_features
-    from reid.errors import InputError, OutputError
+    from reid.errors import InputError
     from reid.models.config import EmbedConfig
     from reid.models.inference import CropEmbedder, embed_records
 
@@ -79,8 +79,11 @@ def embed(
         raise InputError("no network given", "pass --weights with a checkpoint from 'reid train'")
     records, source = _records(input, dataset, root, split, skip_missing)
     out_path = out if out.suffix == ".npz" else out.with_suffix(".npz")
-    if out_path.exists() and not overwrite:
-        raise OutputError(f"{out_path} already exists", "pass --overwrite or choose another --out")
+    from reid.output_files import is_features_file
+    from reid.outputs import check_output_file
+
+    check_output_file(out_path, overwrite, [input, root, weights, config], is_features_file, "features file",
+                      "--out")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown --engine {engine!r}", "use local or ray")
     num_workers = capped_workers(cfg.num_workers, "--workers" if workers is not None else "num_workers")

@@ -22,13 +22,13 @@ def onnx(
 ) -> None:
     """Export to ONNX (input 'images' float32 Bx3xHxW RGB normalised; output 'embeddings' BxD), check with
     onnxruntime against PyTorch and print the largest difference. The file is written atomically."""
-    from reid.errors import OutputError
     from reid.models.export import export_onnx
+    from reid.output_files import is_onnx_export
+    from reid.outputs import check_output_file
 
     from .common import console
 
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists", "pass --overwrite or choose another --out")
+    check_output_file(out, overwrite, [weights], is_onnx_export, "ONNX export", "--out")
     with console.status("exporting and checking with onnxruntime"):
         info = export_onnx(weights, out, dynamic_batch=dynamic_batch, fp16=fp16)
     h, w = info["input_size"]

@@ -183,6 +183,12 @@ def calibrate(
 
     if metric not in METRICS:
         raise InputError(f"unknown --metric {metric!r}", f"valid: {', '.join(METRICS)}")
+    if write is not None:  # before any tracking: never an input, never a file reid did not write
+        from reid.output_files import is_link_yaml
+        from reid.outputs import check_output_file
+
+        check_output_file(write, True, [scene, config, track_config, reid_weights], is_link_yaml, "link YAML",
+                          "--write")
     if not min_threshold < max_threshold:
         raise InputError(f"--min {min_threshold} must be below --max {max_threshold}")
     if not scene.is_dir():
@@ -190,6 +196,12 @@ def calibrate(
     gt_dir = scene / "gt" if (scene / "gt").is_dir() else scene  # gt/<camera>.txt, or CityFlow <camera>/gt/gt.txt
     camera_files(gt_dir, "ground-truth", "--scene")
     link_cfg = load_command_config(LinkConfig, config, sets)
+    if workers is not None and workers > 0:
+        from reid.procs import cap_workers
+
+        workers, note = cap_workers(workers, what="--workers")
+        if note:
+            console.print(f"[yellow]note:[/] {note}")
     overrides = [f"{k}={v}" for k, v in {"reid_weights": reid_weights, "detector": detector}.items() if v]
     tcfg = load_command_config(TrackConfig, track_config, overrides)
     with progress() as bar:

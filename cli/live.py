@@ -65,6 +65,9 @@ def live(
     if classes is not None:
         overrides.append("track.classes=[" + ",".join(c.strip() for c in classes.split(",") if c.strip()) + "]")
     cfg = _load_config(config, overrides)
+    from reid.outputs import check_not_overlapping
+
+    check_not_overlapping(out, [config])
     stop = threading.Event()
     report_now = threading.Event()
     _report_on_sigusr1(report_now)  # at once: SIGUSR1's default action would end the process

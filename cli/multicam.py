@@ -76,12 +76,16 @@ def track_camera_folder(source: Any, out: Any, track_cfg: Any, overwrite: bool, 
         workers, note = cap_workers(workers, what="--workers")
         if note:
             console.print(f"[yellow]note:[/] {note}")
+    from reid.outputs import check_not_overlapping
+
+    check_not_overlapping(out, [link_config, cameras_yaml, aic_export])  # the run's other input files
     sets = [f"threshold={link_threshold}"] if link_threshold is not None else []
     link_cfg = load_command_config(LinkConfig, link_config, sets)
     if aic_export is not None:
         from .aic import check_folder_cameras
 
-        check_folder_cameras(aic_export, source, cameras_yaml)
+        check_folder_cameras(aic_export, source, cameras_yaml, [gallery, track_cfg.reid_weights, track_cfg.det_weights,
+                                                                link_config])
     with progress() as bar:
         result = run_camera_folder(source, out, track_cfg, link_cfg, gallery_dir=gallery, cameras_yaml=cameras_yaml,
                                    workers=workers, overwrite=overwrite, progress=multicam_progress(bar))

@@ -140,7 +140,11 @@ def track(
             cfg = cfg.model_copy(update={"roi": str(layout.roi)})
     elif source_path.is_dir() and is_camera_folder(source_path):
         # --- folder of cameras: the cross-camera stage (reid.multicam) handles this mode ---
+        from reid.outputs import check_not_overlapping
+
         from .multicam import track_camera_folder
+
+        check_not_overlapping(out, [config])
 
         track_camera_folder(source_path, out, cfg, overwrite, gallery, link_threshold, link_config, workers,
                             cameras_yaml, aic_export)
@@ -161,10 +165,14 @@ def track(
     if aic_export is not None:  # refused before tracking, not after: a folder, or a camera without a number
         from .aic import check_single_camera
 
-        check_single_camera(aic_export, name)
+        check_single_camera(aic_export, name, [source_path if source_path.exists() else None, cfg.det_weights,
+                                               cfg.reid_weights, config])
     from reid.video.pipeline import load_embedder, track_video
 
-    inputs = [source_path if source_path.exists() else None, cfg.det_weights, cfg.reid_weights]
+    if cfg.engine.name != "local":
+        raise ConfigError(f"engine {cfg.engine.name} applies only to a folder of cameras, and {source} is one "
+                          "camera", "drop engine.name (or --engine) for one video")
+    inputs = [source_path if source_path.exists() else None, cfg.det_weights, cfg.reid_weights, config, cfg.roi]
     check_not_overlapping(out, inputs)  # before the network loads, and before anything is written
     embedder = load_embedder(cfg)
     out_dir = prepare_output_dir(out, overwrite, inputs=inputs,

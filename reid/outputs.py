@@ -27,7 +27,7 @@ import re
 import shutil
 import stat
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from reid.errors import OutputError
@@ -75,6 +75,44 @@ def check_not_overlapping(out: Path, inputs: Iterable[str | os.PathLike[str] | N
         if target in root.parents:
             raise OutputError(f"output folder {out} lies inside the input folder {item}",
                               f"choose a {flag} folder outside the inputs; nothing was written or deleted")
+
+
+def check_output_file(path: str | os.PathLike[str], overwrite: bool, inputs: Iterable = (),
+                      is_ours: Callable[[Path], bool] | None = None, what: str = "output",
+                      flag: str = "--out") -> Path:
+    """Check a single output file before anything is computed; returns the path.
+
+    Refused: a folder; a path that is one of ``inputs`` or lies inside an input folder; an existing file without
+    ``overwrite``; and, with ``overwrite``, an existing file that ``is_ours`` does not recognise as one this
+    project wrote (a user's file of the same name is never replaced).
+    """
+    path = Path(path)
+    target = _resolved(path)
+    for item in inputs:
+        if item is None or str(item) == "" or _is_url(str(item)):
+            continue
+        source = _resolved(Path(item))
+        if target == source or source in target.parents:
+            raise OutputError(f"{flag} {path} is {'the input' if target == source else 'inside the input'} {item}",
+                              f"choose a {flag} outside the inputs")
+    if path.is_dir():
+        raise OutputError(f"{flag} {path} is a folder, expected a file", f"give {flag} a file name")
+    if _lexists(path):
+        if stat.S_ISLNK(_lstat_mode(path)):
+            raise OutputError(f"{path} is a symbolic link; reid does not write through links", f"choose another {flag}")
+        if not overwrite:
+            raise OutputError(f"{path} already exists", f"pass --overwrite or choose another {flag}")
+        if is_ours is not None and not _safely(is_ours, path):
+            raise OutputError(f"{path} exists and is not a {what} written by reid",
+                              f"move it away or choose another {flag}; reid replaces only files it wrote")
+    return path
+
+
+def _safely(check: Callable[[Path], bool], path: Path) -> bool:
+    try:
+        return bool(check(path))
+    except Exception:  # a file the check cannot even read is not one of ours
+        return False
 
 
 class OutputFolder:

@@ -83,13 +83,14 @@ class RayEngine:
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR",
                                       "log_to_driver": False, "configure_logging": True}
             if self.address:
+                _check_address(self.address)
                 kwargs["address"] = self.address
             else:
                 kwargs["num_cpus"] = self.num_cpus
                 self.started_here = True
             try:
                 ray.init(**kwargs)
-            except ConnectionError as exc:
+            except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {exc}",
                                   "check --ray-address / RAY_ADDRESS, or leave it out for a local Ray") from exc
         return ray
@@ -233,6 +234,34 @@ class LiveCameraActor:
                 _put(queue, message)
 
             run_job(local, emit, self._stop)
+
+
+def _check_address(address: str) -> None:
+    """A cluster address that cannot be reached is one clear line at once (``ray.init`` would wait minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    text = address if "://" in address else f"ray://{address}"
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ConfigError(f"--ray-address {address!r} is not HOST:PORT", "e.g. --ray-address 10.0.0.2:6379")
+    if address.startswith("ray://"):
+        try:
+            import ray.util.client  # noqa: F401 - Ray Client needs the ray[client] extra
+        except ImportError:
+            raise ConfigError("a ray:// address needs Ray Client", 'pip install "ray[client]"') from None
+    try:
+        with socket.create_connection((host, port), timeout=3.0):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
+                          "check --ray-address / RAY_ADDRESS (the head's GCS port, 6379 by default)") from exc
 
 
 def _put(queue: Any, message: Any) -> None:

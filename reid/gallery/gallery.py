@@ -193,7 +193,7 @@ class Gallery:
 
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
                 new_identities: list[int], on_wait: Callable[[str], None] | None = None,
-                timeout: float = LOCK_TIMEOUT) -> AddedRun:
+                timeout: float = LOCK_TIMEOUT, report: dict | None = None) -> AddedRun:
         """Store one run's tracklets and new identities, and extend and save the index, in one transaction.
 
         The index is saved before the commit, so a run that another run is waiting for never leaves an index
@@ -216,7 +216,8 @@ class Gallery:
             self._index_digest = self.store.digest()
 
         try:
-            return self.store.add_run(key, source, cameras, rows, new_identities, on_wait, extend_index, timeout)
+            return self.store.add_run(key, source, cameras, rows, new_identities, on_wait, extend_index, timeout,
+                                      report=report)
         except BaseException:
             self.index, self._index_digest = None, None  # may hold rows the database did not keep
             raise
@@ -250,12 +251,17 @@ class Gallery:
         }
 
     def export_csv(self, path: str | Path) -> int:
-        """Write one row per tracklet (identity, camera, times, frames, crops) to ``path``; returns the row count."""
+        """Write one row per tracklet (identity, camera, times, frames, crops) to ``path``; returns the row count.
+
+        The file may replace an earlier export, never another file, and never lies inside the gallery."""
+        from reid.output_files import CSV_HEADER, is_gallery_csv
+        from reid.outputs import check_output_file
+
+        check_output_file(path, True, [self.root], is_gallery_csv, "gallery export", "--csv")
         rows = self.store.tracklets(with_features=False)
         with atomic_write(path, "w") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["global_id", "camera", "track_id", "run", "t_start", "t_end", "first_frame",
-                             "last_frame", "num_boxes", "class", "crops"])
+            writer.writerow(CSV_HEADER.split(","))
             for t in sorted(rows, key=lambda r: (r.identity, r.t_start, r.camera)):
                 writer.writerow([t.identity, t.camera, t.track_id, t.run, f"{t.t_start:.3f}", f"{t.t_end:.3f}",
                                  t.first_frame, t.last_frame, t.num_boxes, t.cls, ";".join(t.crops)])

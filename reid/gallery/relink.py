@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reid.errors import InputError
+from reid.errors import GalleryError, InputError
 from reid.gallery.config import LinkConfig
 
 
@@ -40,6 +40,12 @@ def relink(gallery_dir: str | Path, cfg: LinkConfig | None = None, topology: Any
     if since is not None and until is not None and since > until:
         raise InputError(f"--since {since} is after --until {until}")
     with Gallery.open(gallery_dir, create=False, lock=True) as gallery:
+        from reid.live.store import live_writer
+
+        writer = live_writer(gallery.store)
+        if writer is not None:
+            raise GalleryError(f"gallery {gallery_dir} is being written by a live run (process {writer.get('pid')} "
+                               f"on {writer.get('host')})", "stop reid live first, then relink")
         stored = gallery.tracklets(with_features=True)
         inside = [t for t in stored if (since is None or t.t_end >= since) and (until is None or t.t_start <= until)]
         if not inside:

@@ -34,6 +34,9 @@ TABLES = ("meta", "runs", "cameras", "identities", "tracklets")
 LOCK_TIMEOUT = 600.0  # seconds a writer waits for another run's write transaction before giving up
 DIGEST_BITS = 128
 
+# meta key of the linking report kept with each run (see GalleryStore.add_run)
+RUN_REPORT_PREFIX = "run_report:"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -288,6 +291,18 @@ class GalleryStore:
         return out
 
     @_db_errors
+    def run_report(self, key: str) -> dict | None:
+        """The linking report stored with run ``key`` by :meth:`add_run` (None: none kept, or unreadable)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (RUN_REPORT_PREFIX + key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @_db_errors
     def run_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM runs WHERE key=?", (key,)).fetchone() is not None
 
@@ -345,8 +360,11 @@ class GalleryStore:
     def add_run(self, key: str, source: str, cameras: dict[str, dict], rows: list[StoredTracklet],
                 new_identities: Iterable[int], on_wait: Callable[[str], None] | None = None,
                 before_commit: Callable[[AddedRun, np.ndarray], None] | None = None,
-                timeout: float = LOCK_TIMEOUT) -> AddedRun:
+                timeout: float = LOCK_TIMEOUT, report: dict | None = None) -> AddedRun:
         """Add one run in a single write transaction: its cameras, its new identities and its tracklets.
+
+        ``report`` (what linking chose: threshold, travel windows) is kept with the run, so a rerun whose own
+        resume files were lost still tells what the gallery's answer was made with (:meth:`run_report`).
 
         New identity ids are allocated inside the transaction: ``new_identities`` are the ids the caller
         proposed (numbered after the largest id it saw); if another run has taken some of them since, all of
@@ -388,6 +406,8 @@ class GalleryStore:
             if row_ids:
                 digest = (digest + content_digest(np.asarray(row_ids), vectors)) % (1 << DIGEST_BITS)
             self._set_meta({"content_digest": _digest_text(digest), "content_rows": str(count + len(row_ids))})
+            if report is not None:
+                self._set_meta({RUN_REPORT_PREFIX + key: json.dumps(report)})
             added = AddedRun(row_ids, identities, before)
             if before_commit is not None:
                 before_commit(added, vectors if vectors is not None else np.zeros((0, 0), np.float32))
@@ -413,9 +433,10 @@ class GalleryStore:
                     "INSERT INTO cameras(name, fps, start_time) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
                     (name, info.get("fps"), float(info.get("start_time", 0.0))))
             identity = int(row.identity)
-            if new_identity:
-                if self.conn.execute("SELECT 1 FROM identities WHERE id = ?", (identity,)).fetchone():
-                    identity = self.max_identity() + 1
+            exists = self.conn.execute("SELECT 1 FROM identities WHERE id = ?", (identity,)).fetchone()
+            if new_identity and exists:
+                identity = self.max_identity() + 1
+            if new_identity or not exists:  # (an identity that another process removed meanwhile comes back)
                 self.conn.execute("INSERT INTO identities(id, run_id, created) VALUES (?, ?, ?)",
                                   (identity, run_id, time.time()))
             feature = np.ascontiguousarray(np.asarray(row.feature, np.float32).reshape(1, -1))

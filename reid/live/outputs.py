@@ -101,6 +101,34 @@ class LiveOutputs:
         self.log.close()
 
 
+def repair_events(out: Path) -> str | None:
+    """Cut a torn last line (a crash in the middle of a write) off ``events.jsonl`` before a run appends to it;
+    returns a warning when something was cut."""
+    path = out / EVENTS
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]  # everything up to the last newline; the rest is a partial line
+    lines = keep.splitlines()
+    if lines and not _parses(lines[-1]):  # a line cut short and then ended (another writer's newline)
+        keep = keep[: len(keep) - len(lines[-1]) - 1]
+    if keep == data:
+        return None
+    from reid.io import atomic_write
+
+    with atomic_write(path, "wb") as handle:
+        handle.write(keep)
+    return f"{path}: the last line was cut off by an earlier crash and was removed ({len(data) - len(keep)} bytes)"
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def read_events(out: Path) -> list[dict[str, Any]]:
     """The lines of ``events.jsonl`` (a torn last line from a crash is skipped)."""
     path = out / EVENTS

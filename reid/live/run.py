@@ -37,7 +37,15 @@ from reid.engine.messages import (
 )
 from reid.errors import ConfigError, InputError, OutputError
 from reid.live.config import LiveConfig
-from reid.live.outputs import FORMAT, VERSION, LiveOutputs, load_manifest, report_document, save_manifest
+from reid.live.outputs import (
+    FORMAT,
+    VERSION,
+    LiveOutputs,
+    load_manifest,
+    repair_events,
+    report_document,
+    save_manifest,
+)
 from reid.live.sources import LiveSource, load_sources
 
 OWNED = ("live.json", "events.jsonl", "mot", "crops", "status.json", "report.html", "gallery", "config.yaml")
@@ -161,6 +169,10 @@ class _Driver:
 
         self.store = LiveStore(self.gallery, self.run_key, str(opts.sources),
                                {s.name: {"fps": None, "start_time": s.start_time} for s in sources})
+        self.store.announce()  # `reid gallery relink` refuses a gallery a live run is writing
+        repaired = repair_events(self.out)
+        if repaired:
+            self._notice(None, repaired)
         self.outputs = LiveOutputs(self.out, cfg.status_every)
         live = cfg.model_copy()
         object.__setattr__(live, "epoch", float(self.manifest["epoch"]))  # the shared clock of the run
@@ -307,6 +319,7 @@ class _Driver:
         save_manifest(self.out, self.manifest)
         self.outputs.close()
         self.store.close()
+        self.store.retire()
         report = self.write_report()
         for name in self.outputs.status:
             entry = self.outputs.status[name]
@@ -347,6 +360,9 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
         result = driver.close(interrupted)
         if hooks.engine is None and hasattr(engine, "shutdown"):
             engine.shutdown()
+    if not result.cameras and result.failures:  # no camera could run at all: that is an error, not a run
+        raise InputError("no camera of " + str(options.sources) + " could run: " +
+                         "; ".join(f"{f.camera}: {f.message}" for f in result.failures))
     return result
 
 

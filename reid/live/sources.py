@@ -80,7 +80,10 @@ def source_problem(spec: str) -> str | None:
     if spec.isdigit():
         return None
     if "://" in spec:
-        parts = urlsplit(spec)
+        try:
+            parts = urlsplit(spec)
+        except ValueError as exc:
+            return f"malformed URL {spec!r}: {exc}"
         if not spec.lower().startswith(STREAM_PREFIXES):
             return f"malformed or unsupported URL {spec!r} (use {', '.join(p.rstrip(':/') for p in STREAM_PREFIXES)})"
         if not parts.hostname:

@@ -16,6 +16,29 @@ from typing import Any
 from reid.engine.messages import TrackletEvent
 from reid.gallery.store import StoredTracklet
 
+LIVE_WRITER = "live_writer"  # meta key: the live session writing the gallery now (pid, host, run), or ""
+
+
+def live_writer(store: Any) -> dict[str, Any] | None:
+    """The live session that is writing the gallery now, if its process is still alive on this machine (or is
+    on another machine, where it cannot be checked)."""
+    import json
+    import os
+    import socket
+
+    text = store.meta().get(LIVE_WRITER, "")
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+        if info.get("host") == socket.gethostname():
+            os.kill(int(info["pid"]), 0)
+    except ProcessLookupError:
+        return None  # the session died without saying so: not writing any more
+    except (ValueError, TypeError, KeyError, OSError):
+        return None
+    return info
+
 
 class LiveStore:
     """The gallery side of a live session."""
@@ -42,6 +65,21 @@ class LiveStore:
         self.rows[key] = row_id
         self.dirty = True
         return identity
+
+    def announce(self) -> None:
+        """Record in the gallery that this process writes it live (relinking it meanwhile would change ids the
+        live run keeps using)."""
+        import json
+        import os
+        import socket
+        import time
+
+        self.gallery.store.set_meta({LIVE_WRITER: json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                              "run": self.run_key, "started": time.time()})})
+
+    def retire(self) -> None:
+        """The live session is over: the gallery may be relinked."""
+        self.gallery.store.set_meta({LIVE_WRITER: ""})
 
     def forget(self, camera: str, track_id: int) -> None:
         """The track has ended: no later emission will update its row (memory stays flat)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from reid.errors import InputError
 from reid.multicam.cityflow import is_layout_file, layout_camera
 from reid.outputs import safe_component
-from reid.video.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
+from reid.video.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key, utf8_name
 
 CAMERAS_YAML = "cameras.yaml"
 
@@ -71,6 +71,9 @@ def discover_cameras(root: str | Path, only: list[str] | None = None) -> CameraF
     seen: dict[str, Path] = {}
     for entry in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
         if entry.name.startswith(".") or entry.name == CAMERAS_YAML:
+            continue
+        if not utf8_name(entry):
+            skipped.append((ascii(entry.name), "the name is not valid UTF-8, which OpenCV cannot open (rename it)"))
             continue
         if entry.is_file():
             if entry.suffix.lower() not in VIDEO_SUFFIXES:

@@ -35,7 +35,7 @@ from reid.io import atomic_write, atomic_write_json
 from reid.multicam.cityflow import with_layout_start_times
 from reid.multicam.discover import CAMERAS_YAML, CameraFolder, CameraSource, discover_cameras
 from reid.multicam.manifest import MANIFEST, Manifest, load_tracklets, save_tracklets
-from reid.outputs import OutputFolder, claim, remove_tree
+from reid.outputs import OutputFolder, check_not_overlapping, claim, remove_tree
 from reid.procs import available_cores, cap_workers
 from reid.types import Tracklet
 
@@ -186,26 +186,21 @@ def run_camera_folder(
     # what makes two runs the same run (the engine that runs the cameras does not change their outputs)
     settings = {"track": track_config.model_dump(mode="json", exclude={"engine"}), "cameras": folder.names,
                 "cameras_yaml": cameras_cfg.model_dump(mode="json") if cameras_cfg is not None else None}
-    inputs = [source, yaml_path, track_config.reid_weights, track_config.det_weights,
+    inputs = [source, yaml_path, track_config.reid_weights, track_config.det_weights, track_config.roi,
               *(c.path for c in folder.cameras)]
-    if gallery_path != out / "gallery":
+    if gallery_dir is not None:  # a gallery the user named is an input, even where the default would be
         inputs.append(gallery_path)
+    check_not_overlapping(out, inputs)
+    reuse = embedder is not None  # a network the caller loaded runs in this process, one camera at a time
+    if embedder is None:
+        embedder = build_embedder(track_config)  # refused (no embedding) or loaded before anything is written
     OutputFolder.prepare(out, overwrite, inputs=inputs, owned=OWNED,
                          resume=not overwrite and (out / MANIFEST).is_file())
     if gallery_path == out / "gallery":
         _claim_gallery(gallery_path)
     manifest, resumed = Manifest.load_or_create(out, str(source), settings)
     manifest.recheck_finished(out)  # a camera whose saved files are damaged is processed again
-
-    reuse = embedder is not None  # a network the caller loaded runs in this process, one camera at a time
-    if embedder is None:
-        embedder = build_embedder(track_config)
-    # refuse a foreign gallery before hours of tracking, not after
-    from reid.gallery.gallery import Gallery
-
-    weights = getattr(embedder, "meta", {}).get("weights")
-    Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
-                 weights=weights).close()
+    _check_gallery(gallery_path, embedder, link_config)  # a foreign gallery: refused before hours of tracking
 
     start_times = {c.name: (cameras_cfg.cameras[c.name].start_time
                             if cameras_cfg is not None and c.name in cameras_cfg.cameras else 0.0)
@@ -216,14 +211,7 @@ def run_camera_folder(
     jobs = [CameraJob(camera=c.name, source=str(c.path), out_dir=str(out), work_dir=str(out / "cameras" / c.name),
                       config=_camera_config(track_config, c, cameras_cfg), start_time=start_times[c.name])
             for c in pending]
-    n_workers = min(workers or default_workers(len(jobs), track_config.device), max(1, len(jobs)))
-    n_workers = cap_workers(n_workers)[0]  # the CLI has told the user already
-    if track_config.engine.name == "ray":
-        from reid.engine.ray import RayEngine
-
-        engine: Any = RayEngine(config=track_config.engine)
-    else:
-        engine = LocalEngine(workers=n_workers, embedder=embedder if (reuse or n_workers <= 1) else None)
+    engine = _engine(track_config, jobs, workers, embedder if reuse else None, embedder)
     try:
         _track_all(engine, jobs, manifest, out, embedder.dim, progress)
     finally:
@@ -233,6 +221,28 @@ def run_camera_folder(
     runs = [_camera_run(manifest.finished(c.name), c, resumed=c not in pending) for c in folder.cameras]
     return _link_and_write(out, source, folder, runs, manifest, link_config, cameras_cfg, gallery_path,
                            embedder, track_config, report, progress, yaml_path)
+
+
+def _check_gallery(gallery_path: Path, embedder: Any, link_config: LinkConfig) -> None:
+    from reid.gallery.gallery import Gallery
+
+    weights = getattr(embedder, "meta", {}).get("weights")
+    Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
+                 weights=weights).close()
+
+
+def _engine(track_config: Any, jobs: list[CameraJob], workers: int | None, reused: Any, embedder: Any) -> Any:
+    """The engine that runs the cameras: Ray, or local processes (in this process with one worker or a network
+    the caller loaded)."""
+    if track_config.engine.name == "ray":
+        from reid.engine.ray import RayEngine
+
+        return RayEngine(config=track_config.engine)
+    n_workers = min(workers or default_workers(len(jobs), track_config.device), max(1, len(jobs)))
+    n_workers = cap_workers(n_workers)[0]  # the CLI has told the user already
+    if reused is not None:
+        return LocalEngine(workers=1, embedder=reused)
+    return LocalEngine(workers=n_workers, embedder=embedder if n_workers <= 1 else None)
 
 
 def _camera_run(summary: dict[str, Any], cam: CameraSource, resumed: bool) -> CameraRun:
@@ -298,6 +308,8 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         if gallery.has_run(key):
             # linked before (a crash, an interruption, or a plain rerun): the gallery holds this run's answer
             linked_with = manifest.data.get("link", {}).get("config")
+            if linking is None:  # the manifest was lost or damaged: the gallery kept what linking chose
+                linking = gallery.store.run_report(key)
             if linked_with is not None and linked_with != link_config.model_dump(mode="json"):
                 warnings.append("this run was linked before with other link settings; the gallery keeps that "
                                 "linking (pass --overwrite to track and link again)")
@@ -345,7 +357,7 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
                         identity=gid, run=key, crops=[str(Path(p).resolve()) for p in t.crop_paths],
                         feature=t.feature))
             cams_info = {r.name: {"fps": r.fps, "start_time": r.start_time} for r in runs}
-            gallery.add_run(key, str(source), cams_info, rows, result.new_identities)
+            gallery.add_run(key, str(source), cams_info, rows, result.new_identities, report=linking)
             if progress is not None:
                 progress(len(new), len(new), camera=None, stage="link")
 

@@ -146,6 +146,15 @@ def train(
         distributed.shutdown()
 
 
+def training_inputs(cfg: TrainConfig) -> list[Any]:
+    """What a training run reads: its output folder must never hold or lie inside one of these."""
+    inputs: list[Any] = [cfg.data.root]
+    pretrained = str(cfg.model.pretrained or "")
+    if pretrained not in ("", "none", "imagenet"):
+        inputs.append(pretrained)
+    return [i for i in inputs if i]
+
+
 class Trainer:
     """One training run. The phases, in order: :meth:`set_up`, :meth:`resume` or :meth:`start_fresh`, then
     :meth:`run`, which calls :meth:`step` per batch and :meth:`end_epoch` and :meth:`save` per epoch.
@@ -185,7 +194,7 @@ class Trainer:
         problem = None
         if info.is_main:
             try:
-                self.folder.prepare(resume, overwrite)
+                self.folder.prepare(resume, overwrite, inputs=training_inputs(cfg))
             except ReidError as exc:
                 problem = remote_error(exc)
         problem = distributed.broadcast_object(problem, info)

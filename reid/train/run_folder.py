@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,15 @@ class RunFolder:
     def has_run(self) -> bool:
         return (self / LAST).is_file() or (self / PREVIOUS).is_file()
 
-    def prepare(self, resume: bool, overwrite: bool) -> None:
-        """Check (``resume``) or create the folder; remove a previous run's files on ``overwrite``."""
+    def prepare(self, resume: bool, overwrite: bool, inputs: Iterable[Any] = ()) -> None:
+        """Check (``resume``) or create the folder; remove a previous run's files on ``overwrite``.
+
+        A folder that holds one of ``inputs`` (the dataset, a pretrained checkpoint) or lies inside one is refused
+        before anything is written or deleted."""
         from reid.io import prepare_output_dir
+        from reid.outputs import check_not_overlapping
+
+        check_not_overlapping(self.path, inputs)
 
         if resume:
             if not self.has_run():

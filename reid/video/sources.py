@@ -11,6 +11,7 @@ frame number where reading stopped; a stream that drops is reopened a few times 
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import re
 import time
@@ -51,10 +52,30 @@ class Frame:
     image: np.ndarray
 
 
+def utf8_name(path: Path) -> bool:
+    """Whether ``path`` is valid UTF-8 (OpenCV cannot open other names, and may crash on them)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def require_utf8_name(path: Path) -> None:
+    if not utf8_name(path):
+        raise InputError(f"the name of {ascii(str(path))} is not valid UTF-8, which OpenCV cannot open",
+                         "rename the file or folder")
+
+
 def quiet_ffmpeg() -> None:
     """Silence FFmpeg's own log lines (e.g. "moov atom not found"): every failure they describe is reported
     once, as a clear error or warning, by the source. ``OPENCV_FFMPEG_LOGLEVEL`` set by the user wins."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # the capture backends' own warnings (a missing webcam)
+    import cv2
+
+    with contextlib.suppress(Exception):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def natural_key(name: str) -> list[Any]:
@@ -118,6 +139,7 @@ class VideoFileSource(FrameSource):
         super().__init__(str(path), vid_stride)
         if not path.exists():
             raise InputError(f"video {path} does not exist", "check SOURCE")
+        require_utf8_name(path)
         if path.stat().st_size == 0:
             raise InputError(f"video {path} is an empty file")
         quiet_ffmpeg()
@@ -195,8 +217,10 @@ class FolderSource(FrameSource):
     def __init__(self, folder: str | Path, vid_stride: int = 1, fps: float | None = None) -> None:
         folder = Path(folder)
         super().__init__(str(folder), vid_stride)
+        require_utf8_name(folder)
         self.files = sorted(
-            (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+            (p for p in folder.iterdir()
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and utf8_name(p)),
             key=lambda p: natural_key(p.name),
         )
         if not self.files:
@@ -302,6 +326,12 @@ class StreamSource(FrameSource):
                         return  # the end of a file behind a web server: the end, not a drop
                     failures += 1
                     self.connected = False
+                    if self.frames_read == 0 and index == 0 and failures >= 3:
+                        # opened, but never one frame: reconnecting for ever would hide it (a video behind a web
+                        # server without range requests, a codec OpenCV lacks)
+                        raise InputError(f"{self.name} opens but delivers no frame (tried {failures} times)",
+                                         "check that the source plays, e.g. with ffplay; an mp4 behind a web "
+                                         "server needs range requests")
                     if failures > self.reconnects:
                         self.incomplete = True
                         self.warning = (

@@ -13,6 +13,7 @@ never leaves outputs that look complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import deque
@@ -67,11 +68,15 @@ class MotSpool:
         return rows
 
     def abort(self) -> None:
-        """Stop without a MOT file (the run failed): the spool is removed, status.json tells what happened."""
+        """Stop without a MOT file (the run failed): the spool is removed, status.json tells what happened.
+
+        Best effort: on a full disk even closing the spool can fail, and that must not hide the error that
+        stopped the run."""
         if self._handle is not None:
-            self._handle.close()
+            with contextlib.suppress(OSError):
+                self._handle.close()
             self._handle = None
-        if self.path.exists():
+        with contextlib.suppress(OSError):
             self.path.unlink()
 
 
@@ -183,10 +188,12 @@ class VideoAnnotator:
             os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Drop the partial video (best effort, as above)."""
         if self._writer is not None:
-            self._writer.release()
+            with contextlib.suppress(Exception):
+                self._writer.release()
             self._writer = None
-        if self.tmp.exists():
+        with contextlib.suppress(OSError):
             self.tmp.unlink()
 
 

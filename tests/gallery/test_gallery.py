@@ -129,3 +129,15 @@ def test_export_csv(tmp_path: Path) -> None:
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert lines[0].startswith("global_id,camera,track_id")
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
+
+
+def test_linking_report_is_kept_with_its_run(tmp_path: Path) -> None:
+    """What linking chose is stored with the run, so a rerun whose manifest was lost can still show it."""
+    report = {"threshold": {"threshold": 0.61, "source": "calibrated"}, "camera_bias": True}
+    with Gallery.open(tmp_path / "g", embedder="net", dim=DIM) as g:
+        g.add_run("r1", "s", {"c": {}}, rows(2, "c", 1), [1, 2], report=report)
+        g.add_run("r2", "s", {"c": {}}, rows(2, "c", 3, seed=2), [3, 4])
+    with Gallery.open(tmp_path / "g", create=False) as g:
+        assert g.store.run_report("r1") == report
+        assert g.store.run_report("r2") is None  # none given
+        assert g.store.run_report("unknown") is None

@@ -164,3 +164,28 @@ def test_cameras_sharing_one_worker_give_every_camera_its_events_and_summary(
         assert result.events > 0 and {e["camera"] for e in events(tmp_path / "out")} == {"cam1", "cam2"}
     else:
         assert max(batches) == 2  # one detector call served both cameras
+
+
+def test_a_torn_last_line_of_events_is_cut_off_before_a_run_appends(tmp_path: Path) -> None:
+    from reid.live.outputs import repair_events
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"a": 1}\n{"b": 2}\n{"camera": "cam1", "glo')
+    assert "cut off" in repair_events(tmp_path)
+    assert path.read_text() == '{"a": 1}\n{"b": 2}\n'
+    assert repair_events(tmp_path) is None  # a whole file is left as it is
+
+
+def test_when_no_camera_can_run_the_run_is_an_error(live_scene: Path, embedder, tmp_path: Path) -> None:
+    from reid.errors import InputError
+
+    sources = write_sources(tmp_path / "sources.yaml", {"only": "rtsp:///nohost"})
+    with pytest.raises(InputError, match="no camera"):
+        run(sources, tmp_path / "out", embedder)
+
+
+@pytest.mark.parametrize("spec", ["http://[::1", "rtsp:///nohost", "ftp://127.0.0.1/x", "http://127.0.0.1:99999/x"])
+def test_a_malformed_url_is_a_problem_of_its_camera(spec: str) -> None:
+    from reid.live.sources import source_problem
+
+    assert "URL" in (source_problem(spec) or "")

@@ -85,15 +85,44 @@ def test_a_live_stream_that_drops_is_reconnected_and_continues(clip: Path) -> No
 
 
 def test_reconnects_back_off_exponentially_then_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
     delays: list[float] = []
     monkeypatch.setattr(sources.time, "sleep", delays.append)
 
-    class Dead:
-        def __init__(self, opened: bool) -> None:
-            self.opened = opened
+    class Capture:
+        def __init__(self, opened: bool, frames: int = 0) -> None:
+            self.opened, self.frames = opened, frames
 
         def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
             return self.opened
+
+        def read(self):
+            if self.frames:
+                self.frames -= 1
+                return True, np.zeros((8, 8, 3), np.uint8)
+            return False, None
+
+        def get(self, prop: int) -> float:
+            return 0.0
+
+        def release(self) -> None:
+            pass
+
+    calls = iter([Capture(True, frames=2)] + [Capture(False)] * 10)  # two frames, then the stream is gone
+    src = StreamSource("rtsp://127.0.0.1/cam", reconnects=4, reconnect_delay=1.0, max_delay=5.0,
+                       capture_factory=lambda address: next(calls))
+    assert len(list(src)) == 2
+    assert delays == [1.0, 2.0, 4.0, 5.0]
+    assert src.incomplete and "4 reconnects" in src.warning
+
+
+def test_a_stream_that_opens_but_never_delivers_a_frame_is_an_error() -> None:
+    from reid.errors import InputError
+
+    class Dead:
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return True
 
         def read(self):
             return False, None
@@ -104,9 +133,7 @@ def test_reconnects_back_off_exponentially_then_stop(monkeypatch: pytest.MonkeyP
         def release(self) -> None:
             pass
 
-    calls = iter([Dead(True)] + [Dead(False)] * 10)
-    src = StreamSource("rtsp://127.0.0.1/cam", reconnects=4, reconnect_delay=1.0, max_delay=5.0,
-                       capture_factory=lambda address: next(calls))
-    assert list(src) == []
-    assert delays == [1.0, 2.0, 4.0, 5.0]
-    assert src.incomplete and "4 reconnects" in src.warning
+    src = StreamSource("http://127.0.0.1/x.mp4", reconnects=10**9, reconnect_delay=0.01,
+                       capture_factory=lambda address: Dead())
+    with pytest.raises(InputError, match="delivers no frame"):
+        list(src)

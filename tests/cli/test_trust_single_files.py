@@ -1,0 +1,159 @@
+"""Single output files (features, ONNX, CSV export, link YAML, AI City submission) never replace an input or a
+file reid did not write; training, a folder of cameras and live runs refuse an --out that holds their inputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
+from synthetic import write_video  # noqa: E402
+
+from reid.errors import OutputError  # noqa: E402
+from reid.output_files import is_aic_submission, is_gallery_csv, is_link_yaml  # noqa: E402
+from reid.outputs import check_output_file  # noqa: E402
+
+
+def test_an_output_file_is_never_an_input_or_inside_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jpg").write_bytes(b"x")
+    with pytest.raises(OutputError, match="is the input"):
+        check_output_file(data / "a.jpg", True, [data / "a.jpg"])
+    with pytest.raises(OutputError, match="inside the input"):
+        check_output_file(data / "feat.npz", True, [data])
+    with pytest.raises(OutputError, match="is a folder"):
+        check_output_file(data, True)
+
+
+def test_an_existing_file_is_replaced_only_when_reid_wrote_it(tmp_path: Path) -> None:
+    mine = tmp_path / "user.csv"
+    mine.write_text("my,own,file\n")
+    with pytest.raises(OutputError, match="already exists"):
+        check_output_file(mine, False, is_ours=is_gallery_csv)
+    with pytest.raises(OutputError, match="not a gallery export written by reid"):
+        check_output_file(mine, True, is_ours=is_gallery_csv, what="gallery export")
+    ours = tmp_path / "export.csv"
+    from reid.output_files import CSV_HEADER
+
+    ours.write_text(CSV_HEADER + "\n1,cam1,1,r,0,1,1,2,3,2,\n")
+    assert check_output_file(ours, True, is_ours=is_gallery_csv) == ours
+
+
+def test_the_recognisers_tell_our_files_from_others(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "link.yaml"
+    yaml_file.write_text("# calibrated on scene (idf1)\nkind: link\nthreshold: 0.5\n")
+    assert is_link_yaml(yaml_file)
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("kind: cameras\ncameras: {}\n")
+    assert not is_link_yaml(cameras)
+    sub = tmp_path / "track1.txt"
+    sub.write_text("1 2 3 10 10 20 20 -1 -1\n")
+    assert is_aic_submission(sub)
+    video = write_video(tmp_path / "v.mp4", 5)
+    assert not is_aic_submission(video)
+
+
+def test_gallery_export_refuses_the_gallery_itself_and_foreign_files(tmp_path: Path, reid_main) -> None:
+    from reid.gallery.gallery import Gallery
+
+    root = tmp_path / "g"
+    Gallery.open(root, embedder="net", dim=4).close()
+    before = (root / "gallery.sqlite").read_bytes()
+    code, _, err = reid_main("gallery", "export", str(root), "--csv", str(root / "gallery.sqlite"))
+    assert code == 2 and "inside the input" in err and (root / "gallery.sqlite").read_bytes() == before
+    user = tmp_path / "user.csv"
+    user.write_text("keep me\n")
+    code, _, err = reid_main("gallery", "export", str(root), "--csv", str(user))
+    assert code == 2 and user.read_text() == "keep me\n"
+    assert reid_main("gallery", "export", str(root), "--csv", str(tmp_path / "new.csv"))[0] == 0
+    assert reid_main("gallery", "export", str(root), "--csv", str(tmp_path / "new.csv"))[0] == 0  # ours: replaced
+
+
+def test_export_onnx_never_replaces_its_checkpoint(tmp_path: Path, reid_main) -> None:
+    from reid.models.checkpoint import make_checkpoint, save_checkpoint
+    from reid.models.config import ModelConfig
+    from reid.models.embedder import build_model
+
+    cfg = ModelConfig(arch="resnet18", pretrained="none", embedding_dim=16, input_size=(32, 32))
+    ckpt = save_checkpoint(tmp_path / "w.pt", make_checkpoint(build_model(cfg), cfg))
+    before = ckpt.read_bytes()
+    code, _, err = reid_main("export", "onnx", "--weights", str(ckpt), "--out", str(ckpt), "--overwrite")
+    assert code == 2 and "is the input" in err and ckpt.read_bytes() == before
+
+
+def test_training_refuses_an_out_that_holds_its_dataset(tmp_path: Path, reid_main) -> None:
+    from reid.synth.vehicleid import write_vehicleid
+
+    data = tmp_path / "vid"
+    write_vehicleid(data, num_train_ids=6, num_test_ids=2, size=(32, 32), seed=0)
+    before = sorted(p.name for p in data.rglob("*"))
+    code, _, err = reid_main("train", "--data", str(data), "--out", str(data), "--overwrite", "--epochs", "1")
+    assert code == 2 and "contains the input" in err
+    assert sorted(p.name for p in data.rglob("*")) == before
+
+
+def test_a_folder_run_refuses_an_out_that_holds_the_gallery_it_was_given(tmp_path: Path, reid_main) -> None:
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    write_video(cams / "c1.mp4", 5)
+    out = tmp_path / "run"
+    (out / "gallery").mkdir(parents=True)
+    (out / "gallery" / "keep.txt").write_text("x")
+    code, _, err = reid_main("track", str(cams), "--out", str(out), "--gallery", str(out / "gallery"),
+                             "--overwrite", "--detector", "motion")
+    assert code == 2 and "contains the input" in err and (out / "gallery" / "keep.txt").exists()
+
+
+def test_a_folder_run_without_embedding_is_refused_before_anything_is_written(tmp_path: Path, reid_main) -> None:
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    write_video(cams / "c1.mp4", 5)
+    code, _, err = reid_main("track", str(cams), "--out", str(tmp_path / "o"), "--detector", "motion", "--no-reid")
+    assert code == 2 and "embedding" in err and not (tmp_path / "o").exists()
+
+
+def test_engine_settings_are_refused_for_one_video(tmp_path: Path, reid_main) -> None:
+    video = write_video(tmp_path / "v.mp4", 5)
+    code, _, err = reid_main("track", str(video), "--out", str(tmp_path / "o"), "--detector", "motion",
+                             "--no-reid", "--set", "engine.name=ray")
+    assert code == 2 and "only to a folder of cameras" in err
+
+
+def test_an_out_that_holds_the_config_file_is_refused(tmp_path: Path, reid_main) -> None:
+    video = write_video(tmp_path / "v.mp4", 5)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "my.yaml").write_text("kind: track\ndetector: motion\n")
+    code, _, err = reid_main("track", str(video), "--out", str(out), "--config", str(out / "my.yaml"), "--no-reid",
+                             "--overwrite")
+    assert code == 2 and "contains the input" in err and (out / "my.yaml").exists()
+
+
+def test_relink_is_refused_while_a_live_run_writes_the_gallery(tmp_path: Path) -> None:
+    import json
+    import os
+    import socket
+
+    from reid.errors import GalleryError
+    from reid.gallery.gallery import Gallery
+    from reid.gallery.relink import relink
+    from reid.live.store import LIVE_WRITER
+
+    root = tmp_path / "g"
+    with Gallery.open(root, embedder="net", dim=4) as g:
+        g.store.set_meta({LIVE_WRITER: json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "run": "x"})})
+    with pytest.raises(GalleryError, match="live run"):
+        relink(root)
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line(tmp_path: Path, reid_main) -> None:
+    video = write_video(tmp_path / "v.mp4", 5)
+    bad = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff.mp4"))
+    bad.write_bytes(video.read_bytes())
+    code, _, err = reid_main("track", str(bad), "--out", str(tmp_path / "o"), "--detector", "motion", "--no-reid")
+    assert code == 2 and "UTF-8" in err
+
