@@ -145,6 +145,25 @@ def bench_gallery(args: argparse.Namespace, root: Path) -> None:
     print("|---|---|")
     print(f"| live: one transaction per event ({args.events} events, WAL, synchronous=NORMAL) | {live_rate:.0f} |")
     print(f"| batch: one run of {len(rows)} tracklets in one transaction (index saved in it) | {batch_rate:.0f} |")
+    bench_linker(args, vector)
+
+
+def bench_linker(args: argparse.Namespace, vector) -> None:
+    """The live linker's events per second against the number of live identities it searches."""
+    from reid.gallery.config import LinkConfig
+    from reid.live.linker import OnlineLinker
+
+    print("| live linker: events assigned per second, with N live identities | events per second |")
+    for n in args.identities:
+        linker = OnlineLinker(LinkConfig(), threshold=0.9, max_identities=max(args.identities) * 2)
+        for gid in range(1, n + 1):  # identities known from the gallery, as at a restart
+            linker.seed(gid, f"cam{gid % 50}", float(gid), gid + 1.0, vector())
+        events = [vector() for _ in range(500)]
+        t0 = time.perf_counter()
+        for i, v in enumerate(events):
+            linker.assign(f"cam{i % 50}", i, 1e6 + i, 1e6 + i + 1, v)
+            linker.forget_track(f"cam{i % 50}", i)
+        print(f"| N = {n:,} | {len(events) / (time.perf_counter() - t0):.0f} |")
 
 
 def main() -> None:
@@ -155,6 +174,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--identities", type=int, nargs="+", default=[1000, 10_000, 100_000])
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="reid-scale-"))
     os.environ.setdefault("REID_CACHE_DIR", str(root / "cache"))

@@ -69,8 +69,7 @@ class OnlineLinker:
         self.recent = recent
         self.identities: OrderedDict[int, _Identity] = OrderedDict()  # least recently seen first
         self.tracks: dict[tuple[str, int], tuple[int, np.ndarray | None]] = {}  # -> (gid, vector counted)
-        self._matrix: np.ndarray | None = None  # prototypes, row per identity (rebuilt lazily)
-        self._rows: list[int] = []
+        self.table = PrototypeTable()  # the identities' unit prototypes, one row each, updated in place
 
     # -- state ---------------------------------------------------------------------------------------------
 
@@ -78,10 +77,9 @@ class OnlineLinker:
         """An identity known from the gallery (its members one by one); its id never changes."""
         ident = self._identity(global_id, known=True)
         if feature is not None:
-            self._add(ident, _unit(feature), None)
+            self._add(int(global_id), ident, _unit(feature), None)
         ident.recent.append(Sighting(camera, float(t_start), float(t_end), None))
         self.next_id = max(self.next_id, int(global_id) + 1)
-        self._matrix = None
 
     def _identity(self, gid: int, known: bool = False) -> _Identity:
         ident = self.identities.get(gid)
@@ -108,7 +106,7 @@ class OnlineLinker:
             gid, old = self.tracks[key]
             ident = self._identity(gid)
             if vector is not None:
-                self._add(ident, vector, old)
+                self._add(gid, ident, vector, old)
             self.tracks[key] = (gid, vector if vector is not None else old)
             self._update_recent(ident, camera, key, t_start, t_end)
             return Assignment(gid, None, False, ident.known_before)
@@ -126,7 +124,7 @@ class OnlineLinker:
             self.next_id += 1
         ident = self._identity(gid)
         if vector is not None:
-            self._add(ident, vector, None)
+            self._add(gid, ident, vector, None)
         ident.recent.append(new)
         self.tracks[key] = (gid, vector)
         self._evict()
@@ -148,35 +146,17 @@ class OnlineLinker:
         return self.fixed if self.fixed is not None else self.calibration.threshold  # type: ignore[union-attr]
 
     def _best(self, new: Sighting, vector: np.ndarray | None) -> tuple[int | None, float | None]:
-        if vector is None or not self.identities:
+        if vector is None or not len(self.table):
             return None, None
-        matrix, rows = self._prototypes(vector.size)
-        if not rows:
-            return None, None
-        scores = matrix @ vector
-        order = np.argsort(-scores)
-        for r in order:
-            score = float(scores[r])
-            if score < self.threshold:
-                break
-            gid = rows[int(r)]
+        candidates = self.table.above(vector, self.threshold)  # best first; usually a handful
+        for gid, score in candidates:
             recent = list(self.identities[gid].recent)
             cons = Constraints([*recent, new], self.windows, self.cfg)
             if cons.compatible(list(range(len(recent))), [len(recent)]):
                 return gid, score
         return None, None
 
-    def _prototypes(self, dim: int) -> tuple[np.ndarray, list[int]]:
-        if self._matrix is None:
-            rows = [g for g, i in self.identities.items() if i.count > 0 and i.sum.size == dim]
-            m = np.stack([self.identities[g].sum / self.identities[g].count for g in rows]) if rows else \
-                np.zeros((0, dim), np.float32)
-            norms = np.linalg.norm(m, axis=1, keepdims=True)
-            self._matrix = (m / np.maximum(norms, 1e-12)).astype(np.float32)
-            self._rows = rows
-        return self._matrix, self._rows
-
-    def _add(self, ident: _Identity, vector: np.ndarray, old: np.ndarray | None) -> None:
+    def _add(self, gid: int, ident: _Identity, vector: np.ndarray, old: np.ndarray | None) -> None:
         if ident.sum.size == 0:
             ident.sum = np.zeros_like(vector)
         if old is not None:
@@ -184,7 +164,7 @@ class OnlineLinker:
         else:
             ident.count += 1
         ident.sum += vector
-        self._matrix = None
+        self.table.put(gid, ident.sum)
 
     def _update_recent(self, ident: _Identity, camera: str, key: tuple[str, int], t_start: float,
                        t_end: float) -> None:
@@ -198,7 +178,7 @@ class OnlineLinker:
         while len(self.identities) > self.max_identities:
             gid, _ = self.identities.popitem(last=False)
             self.tracks = {k: v for k, v in self.tracks.items() if v[0] != gid}
-            self._matrix = None
+            self.table.remove(gid)
 
     def rename(self, old: int, new: int) -> None:
         """Identity ``old`` is stored as ``new`` (the gallery gave another id): follow it."""
@@ -207,7 +187,7 @@ class OnlineLinker:
         self.identities[new] = self.identities.pop(old)
         self.tracks = {k: ((new, v) if g == old else (g, v)) for k, (g, v) in self.tracks.items()}
         self.next_id = max(self.next_id, new + 1)
-        self._matrix = None
+        self.table.rename(old, new)
 
     def forget_track(self, camera: str, track_id: int) -> None:
         """A track has ended: its later emissions cannot come; drop the bookkeeping (memory stays flat)."""
@@ -218,3 +198,71 @@ def _unit(v: Any) -> np.ndarray:
     v = np.asarray(v, np.float32).reshape(-1)
     n = float(np.linalg.norm(v))
     return v / n if n > 0 else v
+
+
+class PrototypeTable:
+    """Unit prototypes of the live identities, one row of a preallocated matrix each.
+
+    An event changes one prototype, so the row is rewritten in place and a removed identity's row is reused:
+    scoring an event costs one matrix-vector product over the live identities, never a rebuild of the whole
+    matrix (which made each event O(identities x dim) in allocations and capped a linker with 10,000 live
+    identities at about 12 events per second).
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self.matrix: np.ndarray | None = None  # (capacity, dim); free rows are zero and masked out
+        self.gids = np.full(capacity, -1, np.int64)  # identity of each row, -1 when free
+        self.slot: dict[int, int] = {}
+        self.free: list[int] = list(range(capacity - 1, -1, -1))
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    def put(self, gid: int, vector_sum: np.ndarray) -> None:
+        """Set identity ``gid``'s prototype to the direction of ``vector_sum`` (added if new)."""
+        v = np.asarray(vector_sum, np.float32).reshape(-1)
+        if self.matrix is None:
+            self.matrix = np.zeros((self.capacity, v.size), np.float32)
+        elif v.size != self.matrix.shape[1]:
+            return  # another embedding size: such a vector can never be compared, as before
+        row = self.slot.get(gid)
+        if row is None:
+            if not self.free:
+                self._grow()
+            row = self.free.pop()
+            self.slot[gid] = row
+            self.gids[row] = gid
+        norm = float(np.linalg.norm(v))
+        self.matrix[row] = v / max(norm, 1e-12)
+
+    def remove(self, gid: int) -> None:
+        row = self.slot.pop(gid, None)
+        if row is not None and self.matrix is not None:
+            self.matrix[row] = 0.0
+            self.gids[row] = -1
+            self.free.append(row)
+
+    def rename(self, old: int, new: int) -> None:
+        if new != old and new in self.slot:
+            self.remove(new)  # the identity now stored under ``new`` replaces it, as in OnlineLinker.rename
+        row = self.slot.pop(old, None)
+        if row is not None:
+            self.slot[new] = row
+            self.gids[row] = new
+
+    def above(self, vector: np.ndarray, threshold: float) -> list[tuple[int, float]]:
+        """The identities whose prototype scores ``threshold`` or more against ``vector``, best first."""
+        if self.matrix is None or not self.slot or vector.size != self.matrix.shape[1]:
+            return []
+        scores = self.matrix @ vector
+        rows = np.flatnonzero((scores >= threshold) & (self.gids >= 0))
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return [(int(self.gids[r]), float(scores[r])) for r in rows]
+
+    def _grow(self) -> None:
+        old = self.capacity  # only called once a row was written, so the matrix exists
+        self.capacity *= 2
+        self.matrix = np.vstack([self.matrix, np.zeros((old, self.matrix.shape[1]), np.float32)])
+        self.gids = np.concatenate([self.gids, np.full(old, -1, np.int64)])
+        self.free.extend(range(self.capacity - 1, old - 1, -1))

@@ -80,3 +80,35 @@ def test_a_track_still_in_view_blocks_its_camera_until_it_ends() -> None:
     linker.assign("cam1", 1, 0.0, 5.0, vec(1), final=True)
     c = linker.assign("cam1", 3, 8.0, 9.0, vec(1))
     assert c.global_id in (a.global_id, b.global_id)
+
+
+def test_prototype_table_answers_as_a_full_rebuild_would_through_adds_removals_renames_and_growth() -> None:
+    """The in-place prototype rows give the same candidates, in the same order, as normalising every
+    identity's vector sum again for each query (what the linker did before)."""
+    from reid.live.linker import PrototypeTable
+
+    rng = np.random.default_rng(3)
+    table = PrototypeTable(capacity=4)  # grows several times
+    sums: dict[int, np.ndarray] = {}
+    for step in range(400):
+        op = rng.random()
+        if op < 0.6 or not sums:
+            gid = int(rng.integers(0, 60))
+            sums[gid] = sums.get(gid, np.zeros(16, np.float32)) + rng.standard_normal(16).astype(np.float32)
+            table.put(gid, sums[gid])
+        elif op < 0.8:
+            gid = int(rng.choice(list(sums)))
+            del sums[gid]
+            table.remove(gid)
+        else:
+            old, new = int(rng.choice(list(sums))), int(rng.integers(0, 80))
+            sums[new] = sums.pop(old)
+            table.rename(old, new)
+        q = rng.standard_normal(16).astype(np.float32)
+        q /= np.linalg.norm(q)
+        expected = sorted(((g, float(s @ q / np.linalg.norm(s))) for g, s in sums.items()), key=lambda x: -x[1])
+        expected = [(g, s) for g, s in expected if s >= 0.2]
+        got = table.above(q, 0.2)
+        assert len(table) == len(sums)
+        assert [g for g, _ in got] == [g for g, _ in expected]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], atol=1e-5)
