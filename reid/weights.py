@@ -333,7 +333,13 @@ def _parser_variables() -> frozenset[str]:
 
 
 def _yaml_arg_problem(arg: object, parser_names: frozenset[str], top: bool = True) -> str | None:
-    """Why a layer argument is not a plain value that reaches the layer as written, or None."""
+    """Why a layer argument is not a plain value that reaches the layer as written, or None.
+
+    ``parse_model`` hands a top-level string argument to ``ast.literal_eval`` (or swaps it for one of its own
+    variables), so only two kinds of string are plain: a word (``nearest``, ``DEFAULT``, and ``None``/``True``,
+    which its configs write for the constants), and a number YAML left as text (``1e-3``). Anything else in
+    quotes is Python source the parser would evaluate (a list, a string) or that only looks like code.
+    """
     import ast
 
     if arg is None or isinstance(arg, int | float):  # bool is an int
@@ -344,15 +350,19 @@ def _yaml_arg_problem(arg: object, parser_names: frozenset[str], top: bool = Tru
         return f"is a {type(arg).__name__}, not a number, word, list or null"
     if not top or arg in YAML_ARG_NAMES:  # parse_model leaves strings inside lists alone
         return None
-    if arg in parser_names:
-        return "names a variable of Ultralytics' model parser, which would replace it"
+    if arg.isidentifier() and arg.isascii():
+        if arg in parser_names:
+            return "names a variable of Ultralytics' model parser, which would replace it"
+        return None  # a word the parser keeps as text, or None/True/False, which it reads as those constants
     try:
-        ast.literal_eval(arg)
-    except ValueError:
-        return None  # a word such as 'nearest': the parser keeps it as text
-    except Exception:  # SyntaxError and the like: the parser would fail or evaluate it
-        return "is an expression Ultralytics' model parser would evaluate"
-    return "is a Python literal in quotes, which Ultralytics' model parser would evaluate"
+        value = ast.literal_eval(arg) if len(arg) <= 32 else None
+    except Exception:  # SyntaxError, ValueError for a call or a name, RecursionError for deep nesting
+        value = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None
+    if value is None:
+        return "is a Python expression in quotes, which Ultralytics' model parser would try to evaluate"
+    return "is a Python literal in quotes, which Ultralytics' model parser would evaluate; write it as plain YAML"
 
 
 def _is_torch_layer(name: str) -> bool:
@@ -408,20 +418,33 @@ def check_model_yaml_source(name: str) -> None:
     check_model_spec(spec, name)
 
 
-def load_yolo(name: str = DEFAULT_DETECTOR):
-    """Build ``ultralytics.YOLO`` from ``name``, after checking that loading the file runs no code.
+def checked_detector_source(name: str = DEFAULT_DETECTOR) -> str:
+    """Resolve detector weights ``name`` and check that loading them runs no code, without building anything.
 
-    A ``.pt`` file goes through :func:`check_yolo_checkpoint` first; a model ``.yaml`` through
-    :func:`check_model_yaml_source`. Every failure is a :class:`WeightsError` naming its cause.
+    Returns what Ultralytics should be given: the model ``.yaml`` name (checked by
+    :func:`check_model_yaml_source`) or the absolute path of a ``.pt`` file (checked by
+    :func:`check_yolo_checkpoint`); an absolute path, so that Ultralytics never takes it for a cached release
+    asset to delete and fetch again. Commands call it before they write anything, so that a refused file
+    leaves no output behind.
     """
     source = resolve_detector_weights(name)
-    path = Path(source).resolve()
     if source.endswith((".yaml", ".yml")):
         check_model_yaml_source(source)
-        return _build_yolo(source, f"cannot build detector from {source}")
+        return source
+    path = Path(source).resolve()
     check_yolo_checkpoint(path)
-    # an absolute path: Ultralytics never treats it as a cached release asset to delete and fetch again
-    return _build_yolo(str(path), f"detector weights {path} passed the safety check but Ultralytics cannot load them")
+    return str(path)
+
+
+def load_yolo(name: str = DEFAULT_DETECTOR):
+    """Build ``ultralytics.YOLO`` from ``name`` after :func:`checked_detector_source` has checked it.
+
+    Every failure is a :class:`WeightsError` naming its cause.
+    """
+    source = checked_detector_source(name)
+    if source.endswith((".yaml", ".yml")):
+        return _build_yolo(source, f"cannot build detector from {source}")
+    return _build_yolo(source, f"detector weights {source} passed the safety check but Ultralytics cannot load them")
 
 
 def _build_yolo(source: str, failure: str):
