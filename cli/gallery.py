@@ -26,7 +26,7 @@ def info(gallery: GalleryArg) -> None:
 
     from .common import console
 
-    with Gallery.open(gallery, create=False) as g:
+    with Gallery.open(gallery, create=False, read_only=True) as g:
         data = g.info()
     table = Table(title=f"gallery {gallery}", show_header=False)
     table.add_column("item")
@@ -65,7 +65,7 @@ def search(
     crop = cv2.imread(str(image), cv2.IMREAD_COLOR)
     if crop is None:
         raise InputError(f"{image} is not a readable image")
-    with Gallery.open(gallery, create=False) as g:
+    with Gallery.open(gallery, create=False, read_only=True) as g:
         meta = g.store.meta()
         weights = str(reid_weights) if reid_weights is not None else meta.get("weights")
         if weights:
@@ -100,7 +100,7 @@ def export(
 
     from .common import console
 
-    with Gallery.open(gallery, create=False) as g:
+    with Gallery.open(gallery, create=False, read_only=True) as g:
         rows = g.export_csv(csv)
     console.print(f"wrote {rows} tracklets to {csv}")
 

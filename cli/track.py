@@ -175,12 +175,15 @@ def track(
     inputs = [source_path if source_path.exists() else None, cfg.det_weights, cfg.reid_weights, config, cfg.roi]
     check_not_overlapping(out, inputs)  # before the network loads, and before anything is written
     embedder = load_embedder(cfg)
+    from reid.video.detectors import build_detector
+
+    detector = build_detector(cfg)  # refused weights or class names leave no output behind
     out_dir = prepare_output_dir(out, overwrite, inputs=inputs,
                                  owned=("config.yaml", "status.json", "tracklets.jsonl", "mot", "video", "crops"))
     atomic_write_text(out_dir / "config.yaml", _dump(cfg))
     with progress() as bar:
         callback = progress_callback(bar, f"tracking {name}", src.expected_outputs)
-        result = track_video(src, name, cfg, embedder, out_dir, progress=callback)
+        result = track_video(src, name, cfg, embedder, out_dir, progress=callback, detector=detector)
 
     _render(console, result, out_dir, cfg)
     if aic_export is not None:  # --- AI City submission file (reid.multicam.aic) ---

@@ -50,17 +50,63 @@ def schema_for_kind(kind: str) -> type[ConfigModel]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping names one key twice (PyYAML would silently keep the last value)."""
+
+
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader, refusing a mapping that names a key twice.
+
+    PyYAML keeps the last of two equal keys without a word, so a config whose second ``threshold:`` overrides
+    the first one looks right and runs with the other value. Keys merged in with ``<<:`` may be overridden:
+    that is what a merge is for.
+    """
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, tuple[int, str]] = {}  # key -> (line, the key as written there)
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                written = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key)
+                try:
+                    seen = first.get(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if seen is not None:
+                    line, spelled = seen
+                    also = f" as {spelled!r}" if spelled != written else ""
+                    raise DuplicateKeyError(None, None, f"duplicate key {written!r} (first on line {line + 1}{also})",
+                                            key_node.start_mark)
+                first[key] = (key_node.start_mark.line, written)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML ``text`` safely (no object construction) and refuse duplicate keys (:class:`UniqueKeyLoader`)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  # a subclass of the safe loader
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """``line N: problem`` of a YAML error, for one-line messages that name the place."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"{where}{getattr(exc, 'problem', None) or exc}"
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path`` with errors that name the file."""
+    """Read a YAML mapping from ``path`` with errors that name the file (and the line, and a duplicated key)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist", "check --config")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path} {yaml_problem(exc)}",
+                          "keep one of the two; YAML would silently use the last") from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not a text file") from exc
     if data is None:

@@ -212,22 +212,82 @@ _YOLO_HINTS = {
 }
 
 
-def check_model_yaml(path: Path) -> None:
-    """A model ``.yaml`` may set ``activation``, which Ultralytics evaluates as Python: allow only a
-    ``nn.<Layer>(literal arguments)`` call, the form its own configs use."""
-    import ast
+# ------------------------------------------------------------------------------------------ model YAMLs
 
+# The names a model YAML's layer arguments may use for the YAML's own values: Ultralytics' parser replaces an
+# argument that is the name of one of its local variables by that variable, and its configs use these two.
+YAML_ARG_NAMES = frozenset({"nc", "kpt_shape"})
+_YAML_HINT = ("a model YAML names layers of torch.nn (nn.Upsample) or ultralytics.nn.modules (Conv, C3k2, "
+              "Detect) with plain arguments: numbers, words, lists, null/true/false")
+
+
+def check_model_yaml(path: Path) -> None:
+    """Refuse a model ``.yaml`` that would run code when Ultralytics builds it (see :func:`check_model_spec`).
+
+    It is read as Ultralytics reads it, with duplicate keys refused too: a second ``backbone:`` would
+    otherwise decide what is built without showing in the first one.
+    """
     import yaml
 
+    from reid.config import DuplicateKeyError, load_yaml_text, yaml_problem
+
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = load_yaml_text(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise WeightsError(f"detector model spec {path} {yaml_problem(exc)}", "keep one of the two") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise WeightsError(f"detector model spec {path} is not readable YAML ({type(exc).__name__})",
                            "check --det-weights") from None
+    check_model_spec(spec, str(path))
+
+
+def check_model_spec(spec: object, where: str) -> None:
+    """Refuse a model spec (the dict Ultralytics' ``parse_model`` builds from) whose building would run code.
+
+    ``parse_model`` looks a row's layer name up in the globals of ``ultralytics.nn.tasks``, which hold
+    functions as well as layers (``torch_load`` unpickles a file, ``check_requirements`` runs pip,
+    ``check_file`` downloads), and calls it with the row's arguments; it replaces a string argument by one of
+    its own variables or by the Python literal the string spells; and it evaluates ``activation`` as Python.
+    So a layer must be an ``nn.Module`` class of ``torch.nn`` or ``ultralytics.nn.modules``, every argument a
+    plain value that the parser keeps as it is (or ``nc``/``kpt_shape``), and ``activation`` a ``nn.<Layer>(...)``
+    call with literal arguments. Nothing is built or imported on the spec's say-so.
+    """
     if not isinstance(spec, dict) or not {"backbone", "head"} <= set(spec):
-        raise WeightsError(f"detector model spec {path} is not an Ultralytics model YAML (no backbone/head)",
+        raise WeightsError(f"detector model spec {where} is not an Ultralytics model YAML (no backbone/head)",
                            "check --det-weights")
-    act = spec.get("activation")
+    _check_activation(spec.get("activation"), where)
+    rows = []
+    for section in ("backbone", "head"):
+        if not isinstance(spec[section], list):
+            raise WeightsError(f"detector model spec {where}: {section} is not a list of layers", _YAML_HINT)
+        rows += [(section, j, row) for j, row in enumerate(spec[section])]
+    names = _parser_variables()
+    for i, (section, j, row) in enumerate(rows):
+        where_row = f"detector model spec {where}: layer {i} ({section} row {j})"
+        if not (isinstance(row, list) and len(row) == 4):
+            raise WeightsError(f"{where_row} is not [from, repeats, module, args]", _YAML_HINT)
+        origin, repeats, module, args = row
+        if not (_is_int(origin) or (isinstance(origin, list) and origin and all(map(_is_int, origin)))):
+            raise WeightsError(f"{where_row}: 'from' {origin!r} is not a layer index or a list of them", _YAML_HINT)
+        if not _is_int(repeats):
+            raise WeightsError(f"{where_row}: repeats {repeats!r} is not a whole number", _YAML_HINT)
+        legacy_identity = i == 0 and module == "Silence"  # Ultralytics maps it to nn.Identity before parsing
+        if not isinstance(module, str) or not (legacy_identity or _is_yaml_layer(module)):
+            raise WeightsError(f"{where_row} names {module!r}, which is not a layer of torch.nn or "
+                               "ultralytics.nn.modules; refused without building anything", _YAML_HINT)
+        if not isinstance(args, list):
+            raise WeightsError(f"{where_row} ({module}): its arguments are not a list", _YAML_HINT)
+        for arg in args:
+            problem = _yaml_arg_problem(arg, names)
+            if problem:
+                raise WeightsError(f"{where_row} ({module}): argument {arg!r} {problem}", _YAML_HINT)
+
+
+def _check_activation(act: object, where: str) -> None:
+    """``activation`` is evaluated as Python: allow only ``nn.<Layer>(literal arguments)``, the form its own
+    configs use."""
+    import ast
+
     if act is None:
         return
     ok = False
@@ -240,8 +300,69 @@ def check_model_yaml(path: Path) -> None:
     except SyntaxError:
         ok = False
     if not ok:
-        raise WeightsError(f"detector model spec {path} sets activation to {act!r}, which would run as code",
+        raise WeightsError(f"detector model spec {where} sets activation to {act!r}, which would run as code",
                            "use a torch.nn layer such as nn.SiLU() or nn.LeakyReLU(0.1)")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_yaml_layer(name: str) -> bool:
+    """Whether ``parse_model`` resolves ``name`` to an ``nn.Module`` class of torch.nn or ultralytics.nn.modules
+    (``nn.X`` from ``torch.nn``, a bare name from the globals of ``ultralytics.nn.tasks``)."""
+    import torch
+
+    if name.startswith("nn."):
+        cls, home = getattr(torch.nn, name[3:], None), "torch.nn."
+    else:
+        import ultralytics.nn.tasks as tasks
+
+        cls, home = vars(tasks).get(name), "ultralytics.nn.modules."
+    return (isinstance(cls, type) and issubclass(cls, torch.nn.Module)
+            and str(getattr(cls, "__module__", "")).startswith(home))
+
+
+def _parser_variables() -> frozenset[str]:
+    """Names a string argument must not be: the local variables of the installed ``parse_model``, which it
+    would substitute (the YAML's ``nc``/``kpt_shape`` excepted)."""
+    from ultralytics.nn.tasks import parse_model
+
+    code = parse_model.__code__
+    return frozenset(code.co_varnames + code.co_cellvars + code.co_freevars) - YAML_ARG_NAMES
+
+
+def _yaml_arg_problem(arg: object, parser_names: frozenset[str], top: bool = True) -> str | None:
+    """Why a layer argument is not a plain value that reaches the layer as written, or None.
+
+    ``parse_model`` hands a top-level string argument to ``ast.literal_eval`` (or swaps it for one of its own
+    variables), so only two kinds of string are plain: a word (``nearest``, ``DEFAULT``, and ``None``/``True``,
+    which its configs write for the constants), and a number YAML left as text (``1e-3``). Anything else in
+    quotes is Python source the parser would evaluate (a list, a string) or that only looks like code.
+    """
+    import ast
+
+    if arg is None or isinstance(arg, int | float):  # bool is an int
+        return None
+    if isinstance(arg, list):
+        return next((p for a in arg if (p := _yaml_arg_problem(a, parser_names, top=False))), None)
+    if not isinstance(arg, str):
+        return f"is a {type(arg).__name__}, not a number, word, list or null"
+    if not top or arg in YAML_ARG_NAMES:  # parse_model leaves strings inside lists alone
+        return None
+    if arg.isidentifier() and arg.isascii():
+        if arg in parser_names:
+            return "names a variable of Ultralytics' model parser, which would replace it"
+        return None  # a word the parser keeps as text, or None/True/False, which it reads as those constants
+    try:
+        value = ast.literal_eval(arg) if len(arg) <= 32 else None
+    except Exception:  # SyntaxError, ValueError for a call or a name, RecursionError for deep nesting
+        value = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None
+    if value is None:
+        return "is a Python expression in quotes, which Ultralytics' model parser would try to evaluate"
+    return "is a Python literal in quotes, which Ultralytics' model parser would evaluate; write it as plain YAML"
 
 
 def _is_torch_layer(name: str) -> bool:
@@ -271,21 +392,59 @@ def _is_literal(node) -> bool:
     return True
 
 
-def load_yolo(name: str = DEFAULT_DETECTOR):
-    """Build ``ultralytics.YOLO`` from ``name``, after checking that loading the file runs no code.
+def check_model_yaml_source(name: str) -> None:
+    """Check the model YAML ``name`` as Ultralytics will find and read it, before it builds anything.
 
-    A ``.pt`` file goes through :func:`check_yolo_checkpoint` first; a model ``.yaml`` file through
-    :func:`check_model_yaml`. Every failure is a :class:`WeightsError` naming its cause.
+    A local file is read by :func:`check_model_yaml`; then the spec Ultralytics itself loads for ``name``
+    (a local file, or one of its shipped configs such as ``yolo11n.yaml`` -> ``cfg/models/11/yolo11.yaml``) is
+    checked too, so that its own name lookups cannot lead to another file. A URL is refused: it would be
+    downloaded.
+    """
+    path = Path(name).expanduser()
+    if "://" in name:
+        raise WeightsError(f"detector model spec {name} is a URL; it would be downloaded and built unchecked",
+                           "download it yourself, check it, and pass the local file to --det-weights")
+    if path.is_file():
+        check_model_yaml(path)
+    elif path.exists():
+        raise WeightsError(f"detector model spec {name} is not a regular file", "check --det-weights")
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        spec = yaml_model_load(str(path) if path.is_file() else name)
+    except (OSError, ValueError, AssertionError) as exc:  # FileNotFoundError for a name it cannot find
+        raise WeightsError(f"detector model spec {name} does not exist, here or among Ultralytics' model configs "
+                           f"({type(exc).__name__})", "check --det-weights") from None
+    check_model_spec(spec, name)
+
+
+def checked_detector_source(name: str = DEFAULT_DETECTOR) -> str:
+    """Resolve detector weights ``name`` and check that loading them runs no code, without building anything.
+
+    Returns what Ultralytics should be given: the model ``.yaml`` name (checked by
+    :func:`check_model_yaml_source`) or the absolute path of a ``.pt`` file (checked by
+    :func:`check_yolo_checkpoint`); an absolute path, so that Ultralytics never takes it for a cached release
+    asset to delete and fetch again. Commands call it before they write anything, so that a refused file
+    leaves no output behind.
     """
     source = resolve_detector_weights(name)
-    path = Path(source).resolve()
     if source.endswith((".yaml", ".yml")):
-        if path.is_file():
-            check_model_yaml(path)
-        return _build_yolo(source, f"cannot build detector from {source}")
+        check_model_yaml_source(source)
+        return source
+    path = Path(source).resolve()
     check_yolo_checkpoint(path)
-    # an absolute path: Ultralytics never treats it as a cached release asset to delete and fetch again
-    return _build_yolo(str(path), f"detector weights {path} passed the safety check but Ultralytics cannot load them")
+    return str(path)
+
+
+def load_yolo(name: str = DEFAULT_DETECTOR):
+    """Build ``ultralytics.YOLO`` from ``name`` after :func:`checked_detector_source` has checked it.
+
+    Every failure is a :class:`WeightsError` naming its cause.
+    """
+    source = checked_detector_source(name)
+    if source.endswith((".yaml", ".yml")):
+        return _build_yolo(source, f"cannot build detector from {source}")
+    return _build_yolo(source, f"detector weights {source} passed the safety check but Ultralytics cannot load them")
 
 
 def _build_yolo(source: str, failure: str):

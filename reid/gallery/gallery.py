@@ -44,13 +44,14 @@ class Gallery:
         self.cfg = cfg
         self._index_digest: tuple[int, int] | None = None  # (digest, rows) of self.index's content
         self._session = None  # the write transaction held from open() to close() with lock=True
+        self.read_only = store.read_only
 
     # -- open ---------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | Path, embedder: str | None = None, dim: int | None = None,
              cfg: IndexConfig | None = None, create: bool = True, weights: str | None = None,
              lock: bool = False, on_wait: Callable[[str], None] | None = None,
-             lock_timeout: float = LOCK_TIMEOUT) -> Gallery:
+             lock_timeout: float = LOCK_TIMEOUT, read_only: bool = False) -> Gallery:
         """Open the gallery in folder ``root`` (creating it when ``create``), checking it matches the network.
 
         ``embedder`` is the embedding network's identity (``CropEmbedder.identity``) and ``dim`` its output
@@ -60,11 +61,18 @@ class Gallery:
         exception in a ``with`` block (rolled back): a run that reads the gallery, links against it and adds
         to it is then one transaction, and a second run waits for it (``on_wait`` hears about that once, and
         after ``lock_timeout`` seconds the wait ends in a :class:`GalleryError`).
+
+        ``read_only`` (what ``reid gallery info/search/export`` use) writes nothing at all, so that a gallery on a
+        read-only disk or one this user may not write can be read: SQLite opens it with ``mode=ro`` (see
+        :func:`reid.gallery.dbfile.connect_readonly`), a network is compared but not recorded, and a stale
+        ``index.faiss`` is rebuilt in memory only.
         """
         root = Path(root)
         cfg = cfg or IndexConfig()
+        if read_only and (create or lock):
+            raise ValueError("a gallery opened read_only is neither created nor locked")
         db = _database_path(root, create)
-        store = GalleryStore.open(db, create=create)
+        store = GalleryStore.open(db, create=create, read_only=read_only)
         gallery = cls(root, store, None, cfg)
         try:
             gallery._check_network(embedder, dim, weights, on_wait)
@@ -88,7 +96,7 @@ class Gallery:
             updates["dim"] = str(dim)
         if weights is not None and "weights" not in meta:
             updates["weights"] = str(Path(weights).resolve())
-        if updates:
+        if updates and not self.read_only:
             self.store.set_meta(updates, on_wait, keep_existing=True)
             meta = self.store.meta()
         if embedder is not None and meta.get("embedder") != embedder:
@@ -142,6 +150,9 @@ class Gallery:
             return
         if self._index_file_matches():
             return
+        if self.read_only:  # nothing may be written: search the committed vectors from memory
+            self._index_in_memory()
+            return
         try:
             with self.store.write(timeout=0.0):  # rebuild under the write lock (another run may have fixed it)
                 if not self._index_file_matches():
@@ -149,16 +160,22 @@ class Gallery:
         except GalleryBusy:
             # another run is writing (its index file may be ahead of what it has committed): search the
             # committed vectors from memory and leave the file to the writer
-            with self.store.reading():
-                ids, vectors = self.store.vectors()
-                self.index = VectorIndex.build(vectors.reshape(-1, self.dim), ids, self.dim, self.cfg)
-                self._index_digest = self.store.digest()
+            self._index_in_memory()
+
+    def _index_in_memory(self) -> None:
+        with self.store.reading():
+            ids, vectors = self.store.vectors()
+            self.index = VectorIndex.build(vectors.reshape(-1, self.dim), ids, self.dim, self.cfg)
+            self._index_digest = self.store.digest()
 
     def _index_file_matches(self) -> bool:
+        from reid.gallery.dbfile import check_regular_file
+
         path = self.root / INDEX_NAME
         expected = self.store.digest()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return False
+        check_regular_file(path, "gallery index")  # a FIFO or a device would block or never end
         try:
             index = VectorIndex.load(path, self.dim, self.cfg)
         except GalleryError:
@@ -282,7 +299,7 @@ def wait_reporter(progress: Callable[..., None] | None) -> Callable[[str], None]
 
 def _database_path(root: Path, create: bool) -> Path:
     """``root/gallery.sqlite``, after refusing a root that is a file or a folder of something else."""
-    from reid.gallery.dbfile import is_temporary
+    from reid.gallery.dbfile import is_temporary, os_failure
 
     if root.exists() and not root.is_dir():
         raise GalleryError(f"gallery path {root} is a file, not a gallery folder", "check --gallery")
@@ -293,12 +310,18 @@ def _database_path(root: Path, create: bool) -> Path:
         if not root.exists():
             raise GalleryError(f"gallery folder {root} does not exist", "check --gallery")
         raise GalleryError(f"{root} is not a reid gallery (no {DB_NAME})", "check --gallery")
-    others = sorted(p.name for p in root.iterdir() if not is_temporary(p.name)) if root.is_dir() else []
+    try:
+        others = sorted(p.name for p in root.iterdir() if not is_temporary(p.name)) if root.is_dir() else []
+    except OSError as exc:
+        raise os_failure(exc, root, "cannot read gallery folder") from None
     if others:
         raise GalleryError(
             f"gallery folder {root} holds other files ({', '.join(others[:3])}) and no {DB_NAME}; "
             "refusing to write a gallery there",
             "point --gallery at an existing gallery or at a new folder",
         )
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_failure(exc, root, "cannot create gallery folder") from None
     return db

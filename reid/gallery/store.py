@@ -128,8 +128,8 @@ def _db_errors(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"gallery database {self.path} cannot be used: {exc}",
-                               "check --gallery; the database may be damaged") from exc
+            raise _failure(exc, self.path, "cannot use gallery database", "cannot be used",
+                           "check --gallery; the database may be damaged") from exc
 
     return wrapper
 
@@ -141,16 +141,21 @@ class GalleryStore:
         self.path = path
         self.conn = conn
         self._depth = 0  # nesting of write() blocks: inner ones join the outer transaction
+        self.read_only = False  # opened with open(read_only=True): every write is refused by SQLite
 
     # -- open ---------------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, create: bool) -> GalleryStore:
-        """Open an existing store (checked read-only first), or create a new one when ``create`` is set."""
-        from reid.gallery.dbfile import check_database_file, create_database
+    def open(cls, path: str | Path, create: bool, read_only: bool = False) -> GalleryStore:
+        """Open an existing store (checked read-only first), or create a new one when ``create`` is set.
+
+        ``read_only`` opens it so that nothing is written, in it or beside it (no WAL switch, no lock files):
+        a gallery on a read-only disk, or one this user may not write, can still be read.
+        """
+        from reid.gallery.dbfile import check_database_file, connect_readonly, create_database
 
         path = Path(path)
-        if not path.exists():
-            if not create:
+        if not path.exists() and not path.is_symlink():
+            if not create or read_only:
                 raise GalleryError(f"gallery database {path} does not exist", "check --gallery")
             create_database(path, SCHEMA, [("format", FORMAT_NAME), ("version", str(FORMAT_VERSION)),
                                            ("created", str(time.time())), ("content_digest", _digest_text(0)),
@@ -158,13 +163,19 @@ class GalleryStore:
         check_database_file(path, FORMAT_NAME, FORMAT_VERSION, TABLES)
         try:
             # one Gallery may be handed to another thread; its calls never overlap
+            if read_only:
+                store = cls(path, connect_readonly(path, timeout=30.0, isolation_level=None,
+                                                   check_same_thread=False))
+                store.read_only = True
+                return store
             conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"gallery database {path} is corrupt or unreadable: {exc}", "check --gallery") from exc
+            raise _failure(exc, path, "cannot open gallery database", "is corrupt or unreadable",
+                           "check --gallery") from exc
         store = cls(path, conn)
         if "content_digest" not in store.meta():  # written by an earlier release: compute it once
             with store.write():
@@ -180,6 +191,10 @@ class GalleryStore:
 
     @property
     def journal_mode(self) -> str:
+        if self.read_only:  # an immutable connection reports "delete": the file's header says what it is
+            with open(self.path, "rb") as handle:
+                versions = handle.read(20)[18:20]
+            return "wal" if versions == b"\x02\x02" else "delete"
         return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     # -- the write lock -----------------------------------------------------------------------------------
@@ -214,8 +229,8 @@ class GalleryStore:
         except sqlite3.DatabaseError as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            raise GalleryError(f"gallery database {self.path}: the write could not be committed ({exc})",
-                               "nothing of this run was stored; check the disk and run again") from exc
+            raise _failure(exc, self.path, "cannot commit to gallery database", "could not commit the write",
+                           "nothing of this run was stored; check the disk and run again") from exc
 
     def _begin(self, on_wait: Callable[[str], None] | None, timeout: float) -> None:
         try:
@@ -225,8 +240,8 @@ class GalleryStore:
                 return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc):
-                    raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
-                                       "check --gallery") from exc
+                    raise _failure(exc, self.path, "cannot write gallery database", "cannot be written",
+                                   "check --gallery") from exc
             if timeout <= 0:
                 raise GalleryBusy(f"gallery {self.path.parent} is being written by another run")
             if on_wait is not None:
@@ -237,8 +252,8 @@ class GalleryStore:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc):
-                    raise GalleryError(f"gallery database {self.path} cannot be written: {exc}",
-                                       "check --gallery") from exc
+                    raise _failure(exc, self.path, "cannot write gallery database", "cannot be written",
+                                   "check --gallery") from exc
                 raise GalleryBusy(
                     f"gallery {self.path.parent} is still being written by another run after {timeout:.0f} s",
                     "run again when the other run has finished, or use another --gallery",
@@ -512,6 +527,14 @@ class GalleryStore:
 
 def _stored_identity(row: StoredTracklet, identities: dict[int, int]) -> int:
     return identities.get(int(row.identity), int(row.identity))
+
+
+def _failure(exc: sqlite3.DatabaseError, path: Path, what: str, problem: str, hint: str) -> GalleryError:
+    """The disk's or the permissions' failure when it is one (:func:`reid.gallery.dbfile.sqlite_failure`),
+    else ``gallery database PATH PROBLEM: EXC`` with ``hint``."""
+    from reid.gallery.dbfile import sqlite_failure
+
+    return sqlite_failure(exc, path, what) or GalleryError(f"gallery database {path} {problem}: {exc}", hint)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

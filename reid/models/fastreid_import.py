@@ -86,8 +86,8 @@ def import_fastreid(
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}", f"valid: {', '.join(POOLINGS)} (--pooling)")
     _check_out(source, out, overwrite)
+    settings = read_fastreid_yaml(config) if config is not None else {}  # a small file: checked first
     state = read_fastreid_state(source)
-    settings = read_fastreid_yaml(config) if config is not None else {}
     converted = convert_state(state, settings, pooling)
     digest = _sha256(source)
     meta = {
@@ -180,14 +180,53 @@ def read_fastreid_state(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def read_fastreid_yaml(path: str | Path, _depth: int = 0) -> dict[str, Any]:
-    """A fast-reid YAML (with its ``_BASE_`` chain) flattened to dotted keys: ``{"MODEL.BACKBONE.DEPTH": "50x"}``."""
+# Every key the importer reads from a fast-reid YAML: the kind of value it must hold, and an example of one.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "MODEL.META_ARCHITECTURE": ("name", "Baseline"),
+    "MODEL.BACKBONE.NAME": ("name", "build_resnet_backbone"),
+    "MODEL.BACKBONE.NORM": ("name", "BN"),
+    "MODEL.BACKBONE.DEPTH": ("name", "50x"),
+    "MODEL.BACKBONE.LAST_STRIDE": ("whole number", "1"),
+    "MODEL.BACKBONE.WITH_IBN": ("flag", "true"),
+    "MODEL.BACKBONE.WITH_NL": ("flag", "false"),
+    "MODEL.BACKBONE.WITH_SE": ("flag", "false"),
+    "MODEL.HEADS.NAME": ("name", "EmbeddingHead"),
+    "MODEL.HEADS.POOL_LAYER": ("name", "GeneralizedMeanPoolingP"),
+    "MODEL.HEADS.WITH_BNNECK": ("flag", "true"),
+    "MODEL.HEADS.EMBEDDING_DIM": ("whole number", "0"),
+    "MODEL.PIXEL_MEAN": ("list of three numbers", "[123.675, 116.28, 103.53]"),
+    "MODEL.PIXEL_STD": ("list of three numbers", "[58.395, 57.12, 57.375]"),
+    "INPUT.SIZE_TEST": ("list of two whole numbers", "[256, 256]"),
+    "INPUT.CROP.ENABLED": ("flag", "false"),
+}
+_SECTIONS = {key.rsplit(".", n)[0] for key in SETTINGS for n in (1, 2) if key.count(".") >= n}
+
+
+def read_fastreid_yaml(path: str | Path) -> dict[str, Any]:
+    """A fast-reid YAML (with its ``_BASE_`` chain) flattened to dotted keys: ``{"MODEL.BACKBONE.DEPTH": "50x"}``.
+
+    Every key the importer reads (:data:`SETTINGS`) is checked for the kind of value it holds, so that a list
+    where a name belongs is one line naming the key and the file that set it, not a traceback later on.
+    """
+    values, origins = _read_chain(Path(path).expanduser(), 0)
+    for key, value in values.items():
+        if key in _SECTIONS:  # e.g. MODEL.HEADS: [..]: the keys below it would be silently missing
+            raise ConfigError(f"fast-reid config {origins[key]}: {key} must be a mapping of settings, "
+                              f"not {_describe(value)}", "check --config")
+        if key in SETTINGS and not _is_kind(value, SETTINGS[key][0]):
+            kind, example = SETTINGS[key]
+            raise ConfigError(f"fast-reid config {origins[key]}: {key} must be a {kind} such as {example}, "
+                              f"not {_describe(value)}", "check --config")
+    return values
+
+
+def _read_chain(path: Path, depth: int) -> tuple[dict[str, Any], dict[str, Path]]:
+    """(flattened values, the file each came from) of ``path`` over its ``_BASE_`` chain."""
     import yaml
 
-    path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"fast-reid config {path} does not exist", "check --config")
-    if _depth > 10:
+    if depth > 10:
         raise ConfigError(f"fast-reid config {path}: _BASE_ files nest more than 10 deep (a loop?)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -195,25 +234,63 @@ def read_fastreid_yaml(path: str | Path, _depth: int = 0) -> dict[str, Any]:
         raise ConfigError(f"fast-reid config {path} is not valid YAML ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"fast-reid config {path} is not a YAML mapping")
-    merged: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    origins: dict[str, Path] = {}
     base = data.pop("_BASE_", None)
     if base is not None:
+        if not isinstance(base, str) or not base.strip():
+            raise ConfigError(f"fast-reid config {path}: _BASE_ must be the name of a YAML file such as "
+                              f"../Base-bagtricks.yml, not {_describe(base)}", "check --config")
         base_path = Path(base) if Path(base).is_absolute() else path.parent / base
         if not base_path.is_file():
             raise ConfigError(
                 f"fast-reid config {path} names _BASE_ {base}, which is not at {base_path}",
                 "put the base YAML beside it (as in fast-reid's configs/ folder), or leave --config out",
             )
-        merged.update(read_fastreid_yaml(base_path, _depth + 1))
-    merged.update(_flatten(data))
-    return merged
+        values, origins = _read_chain(base_path, depth + 1)
+    own = _flatten(data)
+    values.update(own)
+    origins.update(dict.fromkeys(own, path))
+    return values, origins
+
+
+def _is_number(value: object, whole: bool = False) -> bool:
+    return isinstance(value, int if whole else int | float) and not isinstance(value, bool)
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    if kind == "name":
+        return isinstance(value, str) and bool(value.strip())
+    if kind == "flag":
+        return isinstance(value, bool)
+    if kind == "whole number":
+        return _is_number(value, whole=True)
+    count, whole = (2, True) if kind == "list of two whole numbers" else (3, False)
+    return isinstance(value, list) and len(value) == count and all(_is_number(v, whole) for v in value)
+
+
+def _describe(value: object) -> str:
+    """How a YAML value reads in a message: ``a list``, ``null``, ``the number 3``, ``the text 'x'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a flag)"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and name not in SETTINGS:  # a setting given as a mapping stays one value
             out.update(_flatten(value, name + "."))
         else:
             out[name] = value

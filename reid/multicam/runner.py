@@ -194,6 +194,9 @@ def run_camera_folder(
     reuse = embedder is not None  # a network the caller loaded runs in this process, one camera at a time
     if embedder is None:
         embedder = build_embedder(track_config)  # refused (no embedding) or loaded before anything is written
+    from reid.video.detectors import check_detector
+
+    check_detector(track_config)  # weights that are missing or would run code: refused before anything is written
     OutputFolder.prepare(out, overwrite, inputs=inputs, owned=OWNED,
                          resume=not overwrite and (out / MANIFEST).is_file())
     if gallery_path == out / "gallery":

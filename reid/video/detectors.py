@@ -298,3 +298,15 @@ def build_detector(config: Any) -> Detector:
             f"unknown detector {config.detector!r}", f"--detector takes one of: {', '.join(DETECTORS)}"
         )
     return DETECTORS[config.detector](config)
+
+
+def check_detector(config: Any) -> None:
+    """Refuse an unknown detector or detector weights that are missing or would run code, without loading a
+    network: a command calls it before it writes anything, where the detector itself is built later (in each
+    camera's worker)."""
+    if config.detector not in DETECTORS:
+        build_detector(config)  # raises the unknown-detector error
+    if config.detector == "yolo":
+        from reid.weights import checked_detector_source
+
+        checked_detector_source(config.det_weights)

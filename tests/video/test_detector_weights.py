@@ -199,3 +199,153 @@ def small_reid_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("reid") / "best.pt"
     save_checkpoint(path, make_checkpoint(build_model(cfg), cfg))
     return path
+
+
+# ------------------------------------------------------------------------------------------ model YAMLs
+
+_SHIPPED_DIR = "cfg/models"
+
+
+def _shipped_yaml(relative: str) -> str:
+    import ultralytics
+
+    return (Path(ultralytics.__file__).parent / _SHIPPED_DIR / relative).read_text(encoding="utf-8")
+
+
+def _spec_with_row(tmp_path: Path, row: str, extra: str = "") -> Path:
+    """yolo11.yaml with one more head row before Detect (``row`` as YAML flow text) and ``extra`` lines."""
+    text = _shipped_yaml("11/yolo11.yaml")
+    head_end = text.index("  - [[16, 19, 22], 1, Detect, [nc]]")
+    path = tmp_path / "spec.yaml"
+    path.write_text(text[:head_end] + f"  - {row}\n" + text[head_end:] + extra, encoding="utf-8")
+    return path
+
+
+def test_every_shipped_model_yaml_passes_the_check() -> None:
+    import ultralytics
+
+    from reid.weights import check_model_spec
+
+    root = Path(ultralytics.__file__).parent / _SHIPPED_DIR
+    files = sorted(root.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        check_model_yaml(path)  # a WeightsError here names the file and the row
+    spec = __import__("yaml").safe_load(_shipped_yaml("11/yolo11.yaml"))
+    check_model_spec(spec, "yolo11.yaml")
+
+
+def test_shipped_names_build_with_random_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # Ultralytics finds yolo11n.yaml among its own configs, not in the folder
+    for name in ("yolo11n.yaml", "yolov8n.yaml"):
+        model = load_yolo(name)
+        assert model.task == "detect" and len(model.names) == 80, name
+    local = tmp_path / "mine.yaml"
+    local.write_text(_shipped_yaml("v8/yolov8.yaml"), encoding="utf-8")
+    assert load_yolo(str(local)).task == "detect"
+
+
+_HOSTILE_ROWS = {
+    "torch_load": ("[-1, 1, torch_load, ['{marker}']]", "which is not a layer of torch.nn or ultralytics"),
+    "check_requirements": ("[-1, 1, check_requirements, [evilpkg]]", "'check_requirements', which is not a layer"),
+    "eval": ("[-1, 1, eval, [\"__import__('os').system('touch {marker}')\"]]", "'eval', which is not a layer"),
+    "a module": ("[-1, 1, nn.functional, []]", "'nn.functional', which is not a layer"),
+    "torchvision ops": ("[-1, 1, torchvision.ops.nms, []]", "which is not a layer of torch.nn"),
+    "parser variable": ("[-1, 1, nn.Upsample, [d, 2, nearest]]", "argument 'd' names a variable of Ultralytics'"),
+    "parser list": ("[-1, 1, nn.Upsample, [layers, 2, nearest]]", "argument 'layers' names a variable"),
+    "expression": ("[-1, 1, nn.Upsample, [\"__import__('os').system('touch {marker}')\"]]",
+                   "is a Python expression in quotes"),
+    "attribute": ("[-1, 1, nn.Upsample, ['os.system']]", "is a Python expression in quotes"),
+    "quoted list": ("[-1, 1, nn.Upsample, ['[1, 2]', 2]]", "is a Python literal in quotes"),
+    "quoted string": ("[-1, 1, nn.Upsample, [\"'nearest'\"]]", "is a Python literal in quotes"),
+    "dict argument": ("[-1, 1, nn.Upsample, [{{size: 2}}]]", "is a dict, not a number"),
+    "not a row": ("[-1, 1, nn.Upsample]", "is not \\[from, repeats, module, args\\]"),
+    "bad from": ("[x, 1, nn.Upsample, [null, 2]]", "'from' 'x' is not a layer index"),
+    "bad repeats": ("[-1, '2', nn.Upsample, [null, 2]]", "repeats '2' is not a whole number"),
+}
+_HOSTILE_ACTIVATIONS = {
+    "call of os": "__import__('os').system('touch {marker}')",
+    "code inside a layer": "nn.Identity(__import__('os').system('touch {marker}'))",
+    "eval": "eval('1')",
+    "not a layer": "nn.functional.relu(1)",
+    "unknown layer": "nn.NoSuchLayer()",
+    "a bare name": "print",
+    "a number": "3",
+}
+
+
+@pytest.fixture()
+def refuse_building(monkeypatch: pytest.MonkeyPatch):
+    """Make any attempt to build a network fail the test: a refused spec must stop before Ultralytics."""
+    def build(*args, **kwargs):
+        raise AssertionError("a refused model YAML reached Ultralytics")
+
+    monkeypatch.setattr("reid.weights._build_yolo", build)
+    monkeypatch.setattr("ultralytics.engine.model.Model.__init__", build)
+
+
+def _refused(name: str, match: str) -> str:
+    with pytest.raises(WeightsError, match=match) as info:
+        load_yolo(name)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("case", sorted(_HOSTILE_ROWS))
+def test_model_yaml_layer_that_is_not_a_plain_layer_is_refused(case, tmp_path: Path, refuse_building) -> None:
+    marker = tmp_path / "pwned"
+    row, match = _HOSTILE_ROWS[case]
+    path = _spec_with_row(tmp_path, row.format(marker=marker))
+    message = _refused(str(path), match)
+    assert str(path) in message and "layer 23 (head row" in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", sorted(_HOSTILE_ACTIVATIONS))
+def test_model_yaml_activation_other_than_a_torch_layer_call_is_refused(case, tmp_path: Path,
+                                                                         refuse_building) -> None:
+    marker = tmp_path / "pwned"
+    activation = _HOSTILE_ACTIVATIONS[case].format(marker=marker)
+    path = _spec_with_row(tmp_path, "[-1, 1, nn.Identity, []]", f"\nactivation: \"{activation}\"\n")
+    _refused(str(path), "sets activation to .* which would run as code")
+    assert not marker.exists()
+
+
+def test_model_yaml_that_is_a_url_or_not_a_regular_file_is_refused(tmp_path: Path, refuse_building) -> None:
+    _refused("https://example.com/models/evil.yaml", "is a URL; it would be downloaded")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    _refused(str(fifo), "is not a regular file")
+    device = tmp_path / "zero.yaml"
+    device.symlink_to("/dev/zero")  # reading it would never end
+    _refused(str(device), "is not a regular file")
+    (tmp_path / "folder.yaml").mkdir()
+    _refused(str(tmp_path / "folder.yaml"), "is not a regular file")
+    _refused(str(tmp_path / "missing.yaml"), "does not exist")
+    _refused("yolo99z-nothing.yaml", "does not exist, here or among Ultralytics' model configs")
+
+
+def test_model_yaml_without_backbone_or_layers_or_with_a_key_twice_is_refused(tmp_path: Path, refuse_building) -> None:
+    path = tmp_path / "odd.yaml"
+    for text, match in (("nc: 80\n", "no backbone/head"), ("- 1\n- 2\n", "no backbone/head"),
+                        ("backbone: 3\nhead: []\n", "backbone is not a list of layers"),
+                        ("backbone: [\n", "is not readable YAML"),
+                        ("backbone: []\nhead: []\nbackbone: [[-1, 1, torch_load, [x]]]\n", "line 3: .*backbone")):
+        path.write_text(text, encoding="utf-8")
+        _refused(str(path), match)
+
+
+def test_cli_refuses_a_hostile_model_yaml_in_one_line(short_video, tmp_path: Path, reid_main) -> None:
+    marker = tmp_path / "pwned"
+    evil = _spec_with_row(tmp_path, f"[-1, 1, torch_load, ['{marker}']]")
+    video, _ = short_video
+    out = tmp_path / "out"
+    code, stdout, stderr = reid_main("track", str(video), "--out", str(out), "--det-weights", str(evil),
+                                     "--no-reid", "--device", "cpu")
+    assert code == 2, stdout + stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr + stdout, stderr
+    assert "torch_load" in errors[0] and "not a layer" in errors[0]
+    assert not marker.exists()
+    assert not out.exists() or not any(p.name != ".reid-ledger" for p in out.rglob("*")), list(out.rglob("*"))
