@@ -90,7 +90,7 @@ def test_prototype_table_answers_as_a_full_rebuild_would_through_adds_removals_r
     rng = np.random.default_rng(3)
     table = PrototypeTable(capacity=4)  # grows several times
     sums: dict[int, np.ndarray] = {}
-    for step in range(400):
+    for _step in range(400):
         op = rng.random()
         if op < 0.6 or not sums:
             gid = int(rng.integers(0, 60))
