@@ -150,6 +150,27 @@ def test_relink_is_refused_while_a_live_run_writes_the_gallery(tmp_path: Path) -
         relink(root)
 
 
+def test_a_live_writer_record_of_a_dead_process_does_not_block_relink(tmp_path: Path) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from reid.gallery.gallery import Gallery
+    from reid.gallery.relink import relink
+    from reid.live.store import LIVE_WRITER, live_writer
+    from tests.gallery.tracklets import DIM, rows
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is now free: the session it stands for died without clearing its record
+    root = tmp_path / "g"
+    with Gallery.open(root, embedder="net", dim=DIM) as g:
+        g.add_run("r", "s", {"c1": {}, "c2": {}}, rows(2, "c1", 1) + rows(2, "c2", 3, seed=2), [1, 2, 3, 4])
+        g.store.set_meta({LIVE_WRITER: json.dumps({"pid": dead.pid, "host": socket.gethostname(), "run": "x"})})
+        assert live_writer(g.store) is None
+    assert relink(root) is not None  # no error: nothing is writing
+
+
 def test_a_file_name_that_is_not_utf8_is_one_line(tmp_path: Path, reid_main) -> None:
     video = write_video(tmp_path / "v.mp4", 5)
     bad = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff.mp4"))
