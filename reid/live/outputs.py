@@ -23,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from reid.errors import OutputError
+from reid.identities import identity_entries
 from reid.io import atomic_write_json, open_for_writing
 from reid.outputs import checked_component
 
@@ -160,13 +161,7 @@ def report_document(out: Path, gallery: Path, cameras: dict[str, dict[str, Any]]
             "camera": camera, "track_id": track_id, "t_start": e["t_start"], "t_end": e["t_end"],
             "first_frame": e.get("first_frame", 0) + 1, "last_frame": e.get("last_frame", 0) + 1,
             "num_boxes": e.get("num_boxes", 0), "crops": e.get("crops", [])})
-    identities = []
-    for gid in sorted(by_id):
-        sightings = sorted(by_id[gid], key=lambda s: (s["t_start"], s["camera"], s["track_id"]))
-        identities.append({"global_id": gid, "known_before": gid in known,
-                           "cameras": sorted({s["camera"] for s in sightings}),
-                           "first_time": sightings[0]["t_start"], "last_time": max(s["t_end"] for s in sightings),
-                           "sightings": sightings})
+    identities = identity_entries(by_id, known)
     return {"format": "reid-identities", "version": 1, "run": "live", "source": str(out), "gallery": str(gallery),
             "cameras": cameras, "identities": identities}
 

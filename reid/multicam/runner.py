@@ -31,6 +31,7 @@ from reid.engine.local import LocalEngine
 from reid.engine.messages import CameraFailed, CameraFinished, CameraJob, CameraProgress, TrackletEvent
 from reid.errors import ConfigError, InputError, ReidError
 from reid.gallery.config import LinkConfig
+from reid.identities import identity_entries
 from reid.io import atomic_write, atomic_write_json
 from reid.multicam.cityflow import with_layout_start_times
 from reid.multicam.discover import CAMERAS_YAML, CameraFolder, CameraSource, discover_cameras
@@ -442,13 +443,7 @@ def identities_document(key: str, source: Path, gallery: Path, runs: list[Camera
                 "camera": cam, "track_id": t.track_id, "t_start": round(t.first_time, 4),
                 "t_end": round(t.last_time, 4), "first_frame": t.first_frame + 1, "last_frame": t.last_frame + 1,
                 "num_boxes": t.num_boxes, "crops": [_rel(p, out) for p in t.crop_paths]})
-    identities = []
-    for gid in sorted(by_id):
-        sightings = sorted(by_id[gid], key=lambda s: (s["t_start"], s["camera"], s["track_id"]))
-        identities.append({"global_id": gid, "known_before": gid in known,
-                           "cameras": sorted({s["camera"] for s in sightings}),
-                           "first_time": sightings[0]["t_start"], "last_time": max(s["t_end"] for s in sightings),
-                           "sightings": sightings})
+    identities = identity_entries(by_id, known)
     cameras = {r.name: {"fps": r.fps, "start_time": r.start_time, "frames": r.frames,
                         "duration": round(r.frames / r.fps, 4) if r.fps else None, "source": r.source,
                         "incomplete": r.incomplete} for r in runs}
