@@ -39,9 +39,15 @@ def ray_cli() -> str:
 
 
 def start_cluster(nodes: int) -> str:
-    """A head without CPUs and ``nodes`` worker nodes with one CPU each, all on 127.0.0.1."""
+    """A head without CPUs and ``nodes`` worker nodes with one CPU each, all on 127.0.0.1.
+
+    Recent Ray starts a head with token authentication on (the token in ``~/.ray/auth_token``) but does not
+    turn it on by itself for the nodes and drivers that join: ``RAY_AUTH_MODE=token`` is set for them (and for
+    this process, whose runs connect as drivers), which is what a user of such a cluster does too.
+    """
     ray = ray_cli()
     stop_cluster()
+    os.environ["RAY_AUTH_MODE"] = "token"
     common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     subprocess.run([ray, "start", "--head", "--port", str(PORT), "--num-cpus", "0", "--include-dashboard",
                     "false", *common], check=True, capture_output=True)
@@ -145,7 +151,19 @@ def bench_gallery(args: argparse.Namespace, root: Path) -> None:
     print("|---|---|")
     print(f"| live: one transaction per event ({args.events} events, WAL, synchronous=NORMAL) | {live_rate:.0f} |")
     print(f"| batch: one run of {len(rows)} tracklets in one transaction (index saved in it) | {batch_rate:.0f} |")
-    bench_linker(args, vector)
+
+
+def _unit_vectors(dim: int):
+    """A function returning a fresh random unit vector of ``dim`` floats at each call (seeded)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def vector() -> np.ndarray:
+        v = rng.standard_normal(dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    return vector
 
 
 def bench_linker(args: argparse.Namespace, vector) -> None:
@@ -168,7 +186,7 @@ def bench_linker(args: argparse.Namespace, vector) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["engines", "gallery"], choices=["engines", "gallery"])
+    parser.add_argument("--parts", nargs="+", default=["engines", "gallery", "linker"], choices=["engines", "gallery", "linker"])
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -180,6 +198,8 @@ def main() -> None:
     os.environ.setdefault("REID_CACHE_DIR", str(root / "cache"))
     if "gallery" in args.parts:
         bench_gallery(args, root)
+    if "linker" in args.parts:
+        bench_linker(args, _unit_vectors(512))
     if "engines" in args.parts:
         bench_engines(args, root)
 
