@@ -41,6 +41,7 @@ VIDEO_SUFFIXES = (
 )
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_FPS = 25.0
+HOLD_BYTES = 256 << 20  # frames held back after a reconnect until they prove new (not a replay), at most
 
 
 @dataclass
@@ -315,7 +316,7 @@ class StreamSource(FrameSource):
         start = time.monotonic()
         failures = 0
         opening = _Signature()  # the first frames of the stream, to recognise a restart
-        after_reconnect: _Signature | None = None
+        after_reconnect: _ReplayCheck | None = None
         held: list[Frame] = []
         failures_seen = 0  # reconnects so far: the opening signature is taken before the first one
         try:
@@ -326,6 +327,10 @@ class StreamSource(FrameSource):
                         return  # the end of a file behind a web server: the end, not a drop
                     failures += 1
                     self.connected = False
+                    opening.closed = opening.closed or index > 0  # the first connection's frames are all in
+                    if after_reconnect is not None and after_reconnect.feed_end():
+                        self._replayed(index - len(held))
+                        return
                     if self.frames_read == 0 and index == 0 and failures >= 3:
                         # opened, but never one frame: reconnecting for ever would hide it (a video behind a web
                         # server without range requests, a codec OpenCV lacks)
@@ -345,7 +350,7 @@ class StreamSource(FrameSource):
                     if self.finite and cap.isOpened() and index > 0:
                         cap.set(1, float(index))  # cv2.CAP_PROP_POS_FRAMES == 1: continue where it broke
                     elif cap.isOpened():
-                        after_reconnect = _Signature()
+                        after_reconnect = _ReplayCheck(opening)
                     continue
                 if failures:
                     self.reconnect_count += 1
@@ -363,17 +368,14 @@ class StreamSource(FrameSource):
                 index += 1
                 if after_reconnect is not None:
                     # the first frames after a reconnect are held back until they prove to be new, not a
-                    # replay (a few only: a still scene can take long to decide, and frames are large)
-                    after_reconnect.add(image)
-                    verdict = opening.matches(after_reconnect)
-                    if verdict is None and len(held) < _Signature.informative + 3:
+                    # replay (within a memory budget: a still scene can take long to decide)
+                    verdict = after_reconnect.feed(image)
+                    if verdict is None and sum(f.image.nbytes for f in held) < HOLD_BYTES:
                         continue
                     if verdict is not None:
                         after_reconnect = None
                     if verdict:
-                        self.restarted = True
-                        self.warning = (f"{self.name}: the source started again from its first frame after a "
-                                        f"reconnect; the camera ended at frame {index - len(held)}")
+                        self._replayed(index - len(held))
                         return
                 for frame in held:
                     self.frames_read += 1
@@ -381,6 +383,11 @@ class StreamSource(FrameSource):
                 held.clear()
         finally:
             cap.release()
+
+    def _replayed(self, ended_at: int) -> None:
+        self.restarted = True
+        self.warning = (f"{self.name}: the source started again from its first frame after a reconnect; the "
+                        f"camera ended at frame {ended_at}")
 
     def close(self) -> None:
         """Release the stream (also done when iteration ends)."""
@@ -390,58 +397,86 @@ class StreamSource(FrameSource):
 
 
 class _Signature:
-    """Small grey thumbnails of consecutive frames, to tell a stream that started its video again from a live
-    one that came back.
+    """Small grey thumbnails of the first connection's frames, to tell a stream that started its video again
+    from a live one that came back (see :class:`_ReplayCheck`)."""
 
-    A replay decodes to the same pixels as the first pass, so the frames after a reconnect equal the stream's
-    first frames one for one. A live street does not, as soon as anything moves. Frames in which nothing
-    moves prove nothing either way (an empty road looks the same every minute), so the comparison goes on
-    until the opening frames being compared show motion, up to ``length`` frames.
-    """
-
-    length = 50
+    length = 600  # thumbnails kept at most (about 6 MB): the opening is compared this far
     informative = 5  # frames showing motion that must match before a replay is declared
     same = 3.0  # largest |a - b| on 0..255 for "the same frame" (a replay decodes to the same pixels)
     moving = 24.0  # ... and above this between consecutive opening frames for "something moved"
+    changed = 6.0  # ... and above this for "the picture changed at all" (more than a camera's noise)
     skip = 3  # frames a replay may skip between two frames it delivers
 
     def __init__(self) -> None:
         self.thumbs: list[np.ndarray] = []
+        self.closed = False  # the first connection ended: the thumbnails are the whole of what it delivered
 
     @property
     def full(self) -> bool:
         return len(self.thumbs) >= self.length
 
     def add(self, image: np.ndarray) -> None:
-        import cv2
-
-        if not self.full:
-            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-            self.thumbs.append(cv2.resize(grey, (96, 54), interpolation=cv2.INTER_AREA).astype(np.int16))
+        if not self.full and not self.closed:
+            self.thumbs.append(_thumb(image))
 
     @staticmethod
-    def _diff(a: np.ndarray, b: np.ndarray) -> float:
+    def diff(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.abs(a - b).max()) if a.shape == b.shape else 255.0
 
-    def matches(self, other: _Signature) -> bool | None:
-        """Whether ``other`` (frames after a reconnect) replays this opening: True, False, or None while
-        there is not enough evidence yet. A replay may skip a few frames (a server that plays in real time
-        to a slow reader), so each frame after the reconnect is looked for a few frames ahead."""
-        evidence = 0
-        j = 0
-        for b in other.thumbs:
-            found = next((k for k in range(j, min(j + self.skip + 1, len(self.thumbs)))
-                          if self._diff(self.thumbs[k], b) <= self.same), None)
-            if found is None:
-                return False if j < len(self.thumbs) else None
-            if found > 0 and self._diff(self.thumbs[found], self.thumbs[found - 1]) > self.moving:
-                evidence += 1
-                if evidence >= self.informative:
+
+class _ReplayCheck:
+    """Whether the frames after a reconnect replay the stream's opening, decided frame by frame.
+
+    A replay decodes to the same pixels as the first pass, so the frames after a reconnect equal the opening
+    one for one (a few may be skipped by a server that plays in real time to a slow reader). A live street
+    does not, as soon as anything moves: ``informative`` matching frames that show motion decide a replay.
+    Frames in which nothing moves prove nothing (an empty road looks the same every minute), so the
+    comparison goes on. Two ends without motion evidence: the opening was a whole connection that ended (a
+    short clip) and the frames after the reconnect matched all of it, with some change in it that a camera's
+    noise cannot make: a replay of the clip; or the opening ran to its end still: taken for live.
+    """
+
+    def __init__(self, opening: _Signature) -> None:
+        self.opening = opening
+        self.j = 0  # the next opening frame a replay would deliver
+        self.evidence = 0
+        self.changes = 0
+
+    def feed(self, image: np.ndarray) -> bool | None:
+        """True (a replay), False (new frames), or None while there is not enough evidence yet."""
+        thumbs = self.opening.thumbs
+        if self.j >= len(thumbs):
+            return self._at_end()
+        b = _thumb(image)
+        found = next((k for k in range(self.j, min(self.j + _Signature.skip + 1, len(thumbs)))
+                      if _Signature.diff(thumbs[k], b) <= _Signature.same), None)
+        if found is None:
+            return False
+        if found > 0:
+            step = _Signature.diff(thumbs[found], thumbs[found - 1])
+            self.changes += step > _Signature.changed
+            if step > _Signature.moving:
+                self.evidence += 1
+                if self.evidence >= _Signature.informative:
                     return True
-            j = found + 1
-        if j >= len(self.thumbs) and len(self.thumbs) >= self.length:
-            return False  # the whole opening was still: no way to tell, so it is taken for live
-        return None
+        self.j = found + 1
+        return self._at_end() if self.j >= len(thumbs) else None
+
+    def feed_end(self) -> bool:
+        """The connection ended again: a replay if it had delivered the whole opening clip (give or take the
+        frames a replay may skip at its end)."""
+        return self.j >= len(self.opening.thumbs) - _Signature.skip and self._at_end()
+
+    def _at_end(self) -> bool:
+        clip = self.opening.closed and not self.opening.full
+        return bool(clip and self.changes > 0)
+
+
+def _thumb(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, (96, 54), interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
 def _opencv_capture(address: str | int) -> Any:

@@ -63,6 +63,59 @@ def test_a_server_that_starts_the_video_again_ends_the_camera(clip: Path) -> Non
     assert len(frames) == 40  # one pass, and no frame of the replay
 
 
+def write_quiet_clip(path: Path, frames: int) -> Path:
+    """A clip in which almost nothing moves: a small dim square creeps across a grey road (a change a camera's
+    noise cannot make, yet no frame shows the motion of a vehicle)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 96))
+    for f in range(frames):
+        img = np.full((96, 160, 3), 110, np.uint8)
+        x = 10 + f
+        img[40:52, x:x + 12] = 135
+        writer.write(img)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("frames", [40, 80])
+def test_a_replayed_clip_with_little_motion_is_recognised_at_its_end(tmp_path: Path, frames: int) -> None:
+    """A server that plays a quiet clip again for every connection: the replay cannot show motion, but it is the
+    whole first connection again, frame for frame; the camera ends after one pass."""
+    quiet = write_quiet_clip(tmp_path / "quiet.mp4", frames)
+    with MjpegServer({"cam": quiet}, speed=4.0, clock="each") as server:
+        src = open_source(server.url("cam"), reconnects=5)
+        src.reconnect_delay = 0.1
+        read = read_all(src, limit=60.0)
+    assert src.restarted and "started again" in src.warning
+    assert len(read) == frames  # one pass, no frame of the replay
+
+
+def test_the_replay_check_takes_a_still_opening_for_live_and_new_frames_for_new() -> None:
+    import numpy as np
+
+    from reid.video.sources import _ReplayCheck, _Signature
+
+    still = np.full((54, 96, 3), 100, np.uint8)
+    opening = _Signature()
+    for _ in range(20):
+        opening.add(still)
+    opening.closed = True
+    check = _ReplayCheck(opening)
+    verdicts = [check.feed(still) for _ in range(21)]
+    assert verdicts[-1] is False  # nothing ever changed: a replay and a still live scene look alike, so live
+    moving = _Signature()
+    for f in range(20):
+        img = still.copy()
+        img[10:30, 2 * f:2 * f + 20] = 250
+        moving.add(img)
+    moving.closed = True
+    other = still.copy()
+    other[0:5, 0:5] = 0
+    assert _ReplayCheck(moving).feed(other) is False  # not the first frame: new frames, a live stream
+
+
 def test_a_live_stream_that_drops_is_reconnected_and_continues(clip: Path) -> None:
     server = MjpegServer({"cam": clip}, speed=1.0).start()
     src = open_source(server.url("cam"), reconnects=5)
