@@ -152,8 +152,13 @@ class GalleryStore:
         ``read_only`` opens it so that nothing is written, in it or beside it (no WAL switch, no lock files):
         a gallery on a read-only disk, or one this user may not write, can still be read.
         """
-        from reid.gallery.dbfile import (check_database_file, connect_readonly, create_database, new_side_files,
-                                         remove_new_side_files)
+        from reid.gallery.dbfile import (
+            check_database_file,
+            connect_readonly,
+            create_database,
+            new_side_files,
+            remove_new_side_files,
+        )
 
         path = Path(path)
         if not path.exists() and not path.is_symlink():
