@@ -394,14 +394,10 @@ def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "cannot
     reason = exc.strerror or str(exc)
     hint = "check the permissions of the output folder, or choose another --out"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        where = Path(path)
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        try:
-            free = shutil.disk_usage(where).free
+        where = _existing(Path(path))
+        free = free_bytes(where)
+        if free is not None:
             reason += f"; {format_bytes(free)} free on {where}"
-        except OSError:
-            pass
         hint = "free some space or choose another --out; the run is marked incomplete"
     elif exc.errno == errno.EROFS:
         hint = "the file system is read-only: choose another --out"
@@ -410,10 +406,22 @@ def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "cannot
 
 def free_space(path: str | os.PathLike[str]) -> str:
     """The free space of the file system holding ``path``, for messages (``"1.2 GB"``, or ``"unknown"``)."""
+    free = free_bytes(path)
+    return "unknown" if free is None else format_bytes(free)
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """The free bytes of the file system holding ``path`` (or its nearest existing parent), None if unknown."""
     try:
-        return format_bytes(shutil.disk_usage(path).free)
+        return int(shutil.disk_usage(_existing(Path(path))).free)
     except OSError:
-        return "unknown"
+        return None
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def format_bytes(n: float) -> str:

@@ -34,6 +34,7 @@ from reid.errors import GalleryError
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HINT = "point --gallery at a reid gallery folder or at a new folder; the file was left as it was"
 SIDE_FILES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside a database
+NEARLY_FULL = 1 << 20  # bytes free below which a disk I/O error of SQLite is taken for a full disk
 
 _READERS = "reid gallery info, search and export still read it"
 _CAUSE_HINTS = {
@@ -74,7 +75,39 @@ def sqlite_failure(exc: sqlite3.Error, path: Path, what: str) -> GalleryError | 
         return None
     if number in (errno.EACCES, errno.EPERM) and _read_only_file_system(path):
         number = errno.EROFS
+    elif number in (errno.EIO, errno.EACCES) and _disk_full(path):
+        # SQLite reports a file it could not grow (its -wal, its -shm) as an I/O error or as a file it could
+        # not open: on a disk with no space left that is what it is, and the message shows the free space
+        number = errno.ENOSPC
     return os_failure(OSError(number, f"{os.strerror(number)} ({exc})"), path, what)
+
+
+def _disk_full(path: Path) -> bool:
+    from reid.outputs import free_bytes
+
+    free = free_bytes(Path(path).parent)
+    return free is not None and free < NEARLY_FULL
+
+
+def new_side_files(path: Path) -> list[Path]:
+    """SQLite's ``-wal``/``-shm`` names beside ``path`` that no file holds yet: the ones an open may create."""
+    return [side for side in (Path(f"{path}-wal"), Path(f"{path}-shm")) if not side.exists() and not side.is_symlink()]
+
+
+def remove_new_side_files(candidates: Iterable[Path]) -> None:
+    """Remove what a failed open created of :func:`new_side_files`, so the folder is as it was before.
+
+    Only an empty file (or an ``-shm`` of zero bytes only, which no connection has initialised) is removed:
+    one with content belongs to another connection that opened the gallery meanwhile."""
+    for side in candidates:
+        try:
+            if side.is_symlink() or not side.is_file():
+                continue
+            size = side.stat().st_size
+            if size == 0 or (side.name.endswith("-shm") and size <= 1 << 20 and not side.read_bytes().strip(b"\0")):
+                side.unlink()
+        except OSError:
+            continue
 
 
 def _read_only_file_system(path: Path) -> bool:

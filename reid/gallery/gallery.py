@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Gallery:
         self.cfg = cfg
         self._index_digest: tuple[int, int] | None = None  # (digest, rows) of self.index's content
         self._session = None  # the write transaction held from open() to close() with lock=True
+        self._index_kept = False  # the open write transaction keeps the index file it replaced
         self.read_only = store.read_only
 
     # -- open ---------------------------------------------------------------------------------------------
@@ -195,8 +197,31 @@ class Gallery:
         with self.store.write():
             ids, vectors = self.store.vectors()
             self.index = VectorIndex.build(vectors.reshape(-1, dim), ids, dim, self.cfg)
-            self.index.save(self.root / INDEX_NAME)
+            self._save_index()
             self._index_digest = self.store.digest()
+
+    def _save_index(self) -> None:
+        """Save ``self.index`` as ``index.faiss`` inside the open write transaction, keeping the file it replaces
+        (a hard link under a hidden temporary name) until the transaction ends: put back if the database did
+        not commit, so a failed commit leaves every gallery file as it was, and removed if it did."""
+        path = self.root / INDEX_NAME
+        if not self._index_kept:
+            self._index_kept = True
+            kept = _link_aside(path)
+            self.store.when_written(lambda committed: self._settle_index(kept, committed))
+        self.index.save(path)
+
+    def _settle_index(self, kept: Path | None, committed: bool) -> None:
+        """End of the transaction that saved the index (see :meth:`_save_index`)."""
+        self._index_kept = False
+        if not committed:
+            self.index, self._index_digest = None, None  # may hold rows the database did not keep
+        if kept is None:
+            return  # nothing to put back: a stale index.faiss is rebuilt from the database on the next open
+        with contextlib.suppress(OSError):
+            if not committed:
+                os.replace(kept, self.root / INDEX_NAME)
+            kept.unlink(missing_ok=True)  # rename() leaves both names when they are one file (the save failed)
 
     # -- content ------------------------------------------------------------------------------------------
     def tracklets(self, with_features: bool = True) -> list[StoredTracklet]:
@@ -214,7 +239,8 @@ class Gallery:
         """Store one run's tracklets and new identities, and extend and save the index, in one transaction.
 
         The index is saved before the commit, so a run that another run is waiting for never leaves an index
-        behind its database; if the commit fails after the save, the next open finds the index ahead of the
+        behind its database; if the commit fails after the save, the index file it replaced is put back
+        (:meth:`_save_index`), and where that was not possible the next open finds the index ahead of the
         database and rebuilds it. Returns the row ids and the identity ids given (see :class:`AddedRun`).
         """
         if self.dim is None:
@@ -229,7 +255,7 @@ class Gallery:
                 self.rebuild_index()  # from the database as this transaction sees it, the new rows included
                 return
             self.index.add(vectors.reshape(-1, self.dim), added.row_ids)
-            self.index.save(self.root / INDEX_NAME)
+            self._save_index()
             self._index_digest = self.store.digest()
 
         try:
@@ -283,6 +309,25 @@ class Gallery:
                 writer.writerow([t.identity, t.camera, t.track_id, t.run, f"{t.t_start:.3f}", f"{t.t_end:.3f}",
                                  t.first_frame, t.last_frame, t.num_boxes, t.cls, ";".join(t.crops)])
         return len(rows)
+
+
+def _link_aside(path: Path) -> Path | None:
+    """A hard link to ``path`` under a hidden temporary name beside it (``.index.faiss.XXXX.tmp``, the family of
+    :func:`reid.io.atomic_write`'s temporaries, so the output folder's clean-up and the gallery's folder check
+    treat a crash's leftover as one), or None where there is no file or the file system cannot link."""
+    import uuid
+
+    from reid.outputs import claim
+
+    if path.is_symlink() or not path.is_file():
+        return None
+    claim(path)  # the save that follows replaces it: refused here as there if it is not this project's
+    kept = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        os.link(path, kept)
+    except OSError:
+        return None
+    return kept
 
 
 def wait_reporter(progress: Callable[..., None] | None) -> Callable[[str], None] | None:

@@ -141,6 +141,7 @@ class GalleryStore:
         self.path = path
         self.conn = conn
         self._depth = 0  # nesting of write() blocks: inner ones join the outer transaction
+        self._on_end: list[Callable[[bool], None]] = []  # told whether the current write transaction committed
         self.read_only = False  # opened with open(read_only=True): every write is refused by SQLite
 
     # -- open ---------------------------------------------------------------------------------------------
@@ -151,7 +152,13 @@ class GalleryStore:
         ``read_only`` opens it so that nothing is written, in it or beside it (no WAL switch, no lock files):
         a gallery on a read-only disk, or one this user may not write, can still be read.
         """
-        from reid.gallery.dbfile import check_database_file, connect_readonly, create_database
+        from reid.gallery.dbfile import (
+            check_database_file,
+            connect_readonly,
+            create_database,
+            new_side_files,
+            remove_new_side_files,
+        )
 
         path = Path(path)
         if not path.exists() and not path.is_symlink():
@@ -161,6 +168,7 @@ class GalleryStore:
                                            ("created", str(time.time())), ("content_digest", _digest_text(0)),
                                            ("content_rows", "0")])
         check_database_file(path, FORMAT_NAME, FORMAT_VERSION, TABLES)
+        fresh, conn = new_side_files(path), None
         try:
             # one Gallery may be handed to another thread; its calls never overlap
             if read_only:
@@ -174,6 +182,9 @@ class GalleryStore:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            remove_new_side_files(fresh)  # a failed open leaves the folder as it found it
             raise _failure(exc, path, "cannot open gallery database", "is corrupt or unreadable",
                            "check --gallery") from exc
         store = cls(path, conn)
@@ -185,9 +196,29 @@ class GalleryStore:
         return store
 
     def close(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-        self.conn.close()
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self._ended(committed=False)
+            self.conn.close()
+
+    @property
+    def in_write(self) -> bool:
+        """Whether a :meth:`write` transaction is open (a write now commits only when the outermost one ends)."""
+        return self._depth > 0
+
+    def when_written(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(committed)`` once the open write transaction ends, committed or rolled back: files
+        saved beside the database inside it (the index) are kept or put back to match what the database kept."""
+        if not self.in_write:
+            raise RuntimeError("when_written() needs an open write() transaction")
+        self._on_end.append(callback)
+
+    def _ended(self, committed: bool) -> None:
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            callback(committed)
 
     @property
     def journal_mode(self) -> str:
@@ -220,17 +251,24 @@ class GalleryStore:
             yield
         except BaseException:
             self._depth = 0
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            try:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            finally:
+                self._ended(committed=False)
             raise
         self._depth = 0
         try:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            try:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            finally:
+                self._ended(committed=False)
             raise _failure(exc, self.path, "cannot commit to gallery database", "could not commit the write",
                            "nothing of this run was stored; check the disk and run again") from exc
+        self._ended(committed=True)
 
     def _begin(self, on_wait: Callable[[str], None] | None, timeout: float) -> None:
         try:

@@ -111,6 +111,11 @@ class Manifest:
         self.data["linked"] = False
         self.save()
 
+    @property
+    def link(self) -> dict[str, Any]:
+        """What the last linking of this run recorded (``config``, ``report``, ...); empty before it."""
+        return self.data.get("link", {})
+
     def mark_linked(self, info: dict[str, Any]) -> None:
         self.data["linked"] = True
         self.data["link"] = info
@@ -184,13 +189,27 @@ def _read_manifest(path: Path) -> tuple[dict[str, Any], str | None]:
     """The manifest's data and None, or ({}, what is wrong with it)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:  # '[[[[...' nested deeper than the parser goes
+        return {}, "nested too deeply to read"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return {}, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return {}, "not a reid-multicam manifest"
     if not isinstance(data.get("run_key"), str) or not isinstance(data.get("cameras"), dict):
         return {}, "no run key or camera list"
+    wrong = [key for key, kinds in _SHAPE.items() if key in data and not isinstance(data[key], kinds)]
+    wrong += [f"link.{key}" for key, kinds in _LINK_SHAPE.items()
+              if isinstance(data.get("link"), dict) and key in data["link"] and not isinstance(data["link"][key], kinds)]
+    if wrong:
+        return {}, f"wrong type of {', '.join(wrong)}"
     return data, None
+
+
+# the type of each known key, checked once when the manifest is read, so that the code using it can trust it
+_SHAPE: dict[str, type | tuple[type, ...]] = {"version": int, "source": str, "settings": dict, "linked": bool,
+                                              "link": dict}
+_LINK_SHAPE: dict[str, type | tuple[type, ...]] = {"identities": int, "time": (int, float),
+                                                   "config": dict, "report": (dict, type(None))}
 
 
 def _written_by_us(path: Path, out_dir: Path) -> bool:

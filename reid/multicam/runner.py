@@ -305,13 +305,13 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
     tracklets: dict[str, list[Tracklet]] = {c.name: load_tracklets(out, c.name) for c in folder.cameras}
     warnings = manifest.warnings + [f"camera {r.name}: {r.warning or 'input ended early'}" for r in runs if r.incomplete]
     key = manifest.run_key
-    linking = manifest.data.get("link", {}).get("report")
+    linking = manifest.link.get("report")
     learned_cameras = out / "cameras.yaml" if (out / "cameras.yaml").is_file() else None
     with Gallery.open(gallery_path, embedder=embedder.identity, dim=embedder.dim, cfg=link_config.index,
                       lock=True, on_wait=wait_reporter(progress)) as gallery:  # one writer at a time
         if gallery.has_run(key):
             # linked before (a crash, an interruption, or a plain rerun): the gallery holds this run's answer
-            linked_with = manifest.data.get("link", {}).get("config")
+            linked_with = manifest.link.get("config")
             if linking is None:  # the manifest was lost or damaged: the gallery kept what linking chose
                 linking = gallery.store.run_report(key)
             if linked_with is not None and linked_with != link_config.model_dump(mode="json"):
@@ -387,7 +387,7 @@ def _link_and_write(out: Path, source: Path, folder: CameraFolder, runs: list[Ca
         report_path = write_report(out / "report.html", doc, base_dir=out, summary=summary)
     if progress is not None:
         progress(total, total, camera=None, stage="outputs")
-    if not manifest.data.get("linked") or "config" not in manifest.data.get("link", {}):
+    if not manifest.data.get("linked") or "config" not in manifest.link:
         manifest.mark_linked({"identities": len(doc["identities"]), "time": time.time(),
                               "config": link_config.model_dump(mode="json"), "report": linking})
     multi = sum(1 for i in doc["identities"] if len(i["cameras"]) > 1)

@@ -175,6 +175,56 @@ def test_full_disk_while_saving_the_index_is_one_line_and_the_database_unchanged
     assert contents(root) == before
 
 
+@pytest.mark.parametrize("lock", [False, True])
+def test_a_commit_on_a_full_disk_leaves_every_gallery_file_as_it_was(tmp_path: Path, lock: bool) -> None:
+    """The index is saved inside the transaction; when the COMMIT then fails, the replaced index.faiss is put
+    back, so the database and the index both stay as they were (with ``lock`` the COMMIT is at close)."""
+    root = make_gallery(tmp_path / "g", runs=1)
+    before = contents(root)
+    full = sqlite3.OperationalError("database or disk is full")
+    with pytest.raises(GalleryError, match="No space left on device.* free on "):
+        with Gallery.open(root, embedder="x", dim=DIM, lock=lock) as g:
+            if not lock:
+                g.store.conn = _Failing(g.store.conn, "COMMIT", full)
+            g.add_run("run1", "src", {"c1": {}}, rows(5, "c1", 41, seed=1), list(range(41, 46)))
+            assert contents(root)[INDEX_NAME] != before[INDEX_NAME]  # saved before the commit
+            g.store.conn = _Failing(g.store.conn, "COMMIT", full)
+    assert contents(root) == before and sorted(os.listdir(root)) == sorted(before)
+    with Gallery.open(root, embedder="x", dim=DIM) as g:  # and a commit that succeeds drops the kept file
+        g.add_run("run1", "src", {"c1": {}}, rows(5, "c1", 41, seed=1), list(range(41, 46)))
+    assert sorted(os.listdir(root)) == sorted(before) and contents(root)[INDEX_NAME] != before[INDEX_NAME]
+
+
+def test_opening_a_gallery_on_a_full_disk_names_the_full_disk_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite says "disk I/O error" when it cannot grow its -wal/-shm files: with no space left that is a full
+    disk (with the free space), and the empty side files the failed open made are removed again."""
+    import shutil
+
+    root = make_gallery(tmp_path / "g", runs=1)
+    before = contents(root)
+    assert not any(name.endswith(("-wal", "-shm")) for name in before)
+    real_connect = sqlite3.connect
+
+    def full_connect(database, *args, uri: bool = False, **kwargs):
+        if uri:  # the read-only check before the open creates nothing and works on a full disk
+            return real_connect(database, *args, uri=uri, **kwargs)
+        for side in ("-wal", "-shm"):
+            Path(f"{database}{side}").write_bytes(b"")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr("reid.gallery.store.sqlite3.connect", full_connect)
+    for free, cause in ((0, r"No space left on device.*disk I/O error.*; 0 B free on "),
+                        (10 << 30, "Input/output error")):
+        monkeypatch.setattr("reid.outputs.shutil.disk_usage", lambda _p, free=free: shutil._ntuple_diskusage(
+            20 << 30, (20 << 30) - free, free))
+        with pytest.raises(GalleryError, match=cause) as info:
+            Gallery.open(root, embedder="x", dim=DIM)
+        assert "\n" not in str(info.value) and "corrupt" not in str(info.value)
+        assert ("free some space" in info.value.hint) == (free == 0)
+        assert contents(root) == before and sorted(os.listdir(root)) == sorted(before)
+
+
 def test_a_gallery_that_may_not_be_written_fails_writes_with_the_cause(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_gallery(tmp_path / "g", runs=1)

@@ -94,6 +94,40 @@ def test_damaged_manifest_of_this_runner_starts_over_with_its_run_key(tmp_path: 
     assert not resumed and manifest.warnings
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("link", [1]), ("link", None), ("link", "done"), ("linked", "yes"), ("linked", None), ("cameras", [1]),
+    ("cameras", None), ("run_key", 7), ("settings", [1]), ("source", None), ("version", "1"),
+    ("link", {"config": [1], "report": None}), ("link", {"config": {}, "report": [2]}),
+])
+def test_manifest_with_a_wrong_type_starts_over_like_a_damaged_one(tmp_path: Path, key: str, value) -> None:
+    manifest = finished_run(tmp_path)
+    manifest.mark_linked({"identities": 3, "time": 1.0, "config": {}, "report": None})
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data[key] = value
+    (tmp_path / "manifest.json").write_text(json.dumps(data, indent=2))
+    again, resumed = Manifest.load_or_create(tmp_path, "/data/site", SETTINGS)
+    assert not resumed and again.data["cameras"] == {} and again.link == {} and again.data["linked"] is False
+    assert len(again.warnings) == 1 and "is damaged" in again.warnings[0] and "\n" not in again.warnings[0]
+    assert (again.run_key == manifest.run_key) == (key != "run_key")  # salvaged from the text where it is
+    assert json.loads((tmp_path / "manifest.json").read_text())["cameras"] == {}
+
+
+def test_manifest_nested_too_deeply_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    """JSON nested past the parser's depth is a damaged manifest: ours (it starts as ours does) starts over,
+    anything else is refused and left alone, each in one line."""
+    key = finished_run(tmp_path).run_key
+    text = (tmp_path / "manifest.json").read_text()
+    deep = text[:text.index('"settings"')] + '"settings": ' + "[" * 100000
+    (tmp_path / "manifest.json").write_text(deep)
+    manifest, resumed = Manifest.load_or_create(tmp_path, "/data/site", SETTINGS)
+    assert not resumed and manifest.run_key == key and manifest.data["cameras"] == {}
+    assert len(manifest.warnings) == 1 and "nested too deeply" in manifest.warnings[0]
+    (tmp_path / "manifest.json").write_text("[" * 100000)
+    with pytest.raises(OutputError, match="not a reid camera-folder manifest .nested too deeply"):
+        Manifest.load_or_create(tmp_path, "/data/site", SETTINGS)
+    assert (tmp_path / "manifest.json").read_text() == "[" * 100000
+
+
 def test_foreign_manifest_is_refused_and_left_alone(tmp_path: Path) -> None:
     for text in ('{"name": "my project", "version": 3}', "", "[1, 2, 3]", '{"format": "reid-multicam"'):
         (tmp_path / "manifest.json").write_text(text)
