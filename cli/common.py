@@ -100,3 +100,14 @@ def progress_callback(bar: Any, description: str, total: int | None = None) -> C
         bar.update(task, **kwargs)
 
     return callback
+
+
+def check_json_out(json_out: Path | None, inputs: list[Any]) -> None:
+    """Check a ``--json`` results file before any work: never an input or inside one, never a file reid did not
+    write (an earlier results file of reid's is replaced), never a folder or an unwritable place."""
+    if json_out is None:
+        return
+    from reid.output_files import is_eval_json
+    from reid.outputs import check_output_file
+
+    check_output_file(json_out, True, inputs, is_eval_json, "results file", "--json")

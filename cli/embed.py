@@ -78,12 +78,11 @@ def embed(
     if not weights:
         raise InputError("no network given", "pass --weights with a checkpoint from 'reid train'")
     records, source = _records(input, dataset, root, split, skip_missing)
-    out_path = out if out.suffix == ".npz" else out.with_suffix(".npz")
     from reid.output_files import is_features_file
     from reid.outputs import check_output_file
 
-    check_output_file(out_path, overwrite, [input, root, weights, config], is_features_file, "features file",
-                      "--out")
+    out_path = check_output_file(out, overwrite, [input, root, weights, config], is_features_file,
+                                 "features file", "--out", suffix=".npz")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown --engine {engine!r}", "use local or ray")
     num_workers = capped_workers(cfg.num_workers, "--workers" if workers is not None else "num_workers")

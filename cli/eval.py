@@ -99,10 +99,15 @@ def _rerank(cfg: Any):
     return RerankParams(k1=cfg.rerank.k1, k2=cfg.rerank.k2, lam=cfg.rerank.lam)
 
 
-def _check_outputs(visualize: int, vis_dir: Path | None, overwrite: bool) -> None:
+def _check_outputs(visualize: int, vis_dir: Path | None, overwrite: bool, json_out: Path | None,
+                   inputs: list[Path | None]) -> None:
+    """Refuse bad outputs (``--vis-dir``, ``--json``) before any image is embedded."""
     from reid.errors import InputError
     from reid.io import prepare_output_dir
 
+    from .common import check_json_out
+
+    check_json_out(json_out, inputs)
     if visualize < 0:
         raise InputError(f"--visualize must be 0 or more, got {visualize}")
     if visualize and vis_dir is None:
@@ -231,7 +236,7 @@ def vehicleid(
         {"protocol": protocol, "repeats": repeats, "seed": seed, "rerank.enabled": rerank, "rerank.k1": k1,
          "rerank.k2": k2, "rerank.lam": lam, "device": device, "batch_size": batch_size, "num_workers": num_workers},
     )  # fmt: skip
-    _check_outputs(visualize, vis_dir, overwrite)
+    _check_outputs(visualize, vis_dir, overwrite, json_out, [root, weights, features, config])
     with progress(transient=True) as bar:
         run = evaluate_vehicleid(
             root, split, weights, features, cfg.protocol, cfg.repeats, cfg.seed, _rerank(cfg), cfg.device,
@@ -275,7 +280,7 @@ def veri(
         {"rerank.enabled": rerank, "rerank.k1": k1, "rerank.k2": k2, "rerank.lam": lam, "device": device,
          "batch_size": batch_size, "num_workers": num_workers},
     )  # fmt: skip
-    _check_outputs(visualize, vis_dir, overwrite)
+    _check_outputs(visualize, vis_dir, overwrite, json_out, [root, weights, features, config])
     with progress(transient=True) as bar:
         run = evaluate_veri(
             root, weights, features, _rerank(cfg), cfg.device, cfg.batch_size, cfg.num_workers, skip_missing,
@@ -334,7 +339,7 @@ def folder(
         {"rerank.enabled": rerank, "rerank.k1": k1, "rerank.k2": k2, "rerank.lam": lam, "device": device,
          "batch_size": batch_size, "num_workers": num_workers},
     )  # fmt: skip
-    _check_outputs(visualize, vis_dir, overwrite)
+    _check_outputs(visualize, vis_dir, overwrite, json_out, [query, gallery, csv, weights, features, config])
     with progress(transient=True) as bar:
         run = evaluate_folder(
             query, gallery, csv, weights, features, _rerank(cfg), cfg.device, cfg.batch_size, cfg.num_workers,

@@ -44,8 +44,9 @@ def mot(
     from reid.evaluation.mot import OVERALL, evaluate_mot
     from reid.io import atomic_write_json
 
-    from .common import console, progress, progress_callback
+    from .common import check_json_out, console, progress, progress_callback
 
+    check_json_out(json_out, [pred, gt])
     with progress(transient=True) as bar:
         scores = evaluate_mot(pred, gt, iou=iou, progress=progress_callback(bar, "cameras"))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="tracking metrics (per camera, TrackEval)")

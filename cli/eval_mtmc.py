@@ -34,9 +34,10 @@ def mtmc(
     from reid.evaluation.mtmc import evaluate_mtmc
     from reid.io import atomic_write_json
 
-    from .common import console, err_console, progress, progress_callback
+    from .common import check_json_out, console, err_console, progress, progress_callback
     from .eval_mot import COLUMNS, score_cells
 
+    check_json_out(json_out, [pred, gt])
     with progress(transient=True) as bar:
         result = evaluate_mtmc(pred, gt, iou=iou, progress=progress_callback(bar, "cameras"), pred_format=pred_format)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"cross-camera tracking metrics ({len(result.cameras)} cameras, "

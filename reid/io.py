@@ -18,7 +18,8 @@ from typing import IO, Any
 
 from reid.errors import OutputError
 
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+                 errno.EISDIR, errno.ENOTDIR, errno.EBUSY, errno.EEXIST, errno.ENOENT}
 
 
 @contextlib.contextmanager

@@ -51,6 +51,24 @@ def is_aic_submission(path: Path) -> bool:
     return all(len(line.split()) == 9 and all(_number(v) for v in line.split()) for line in lines)
 
 
+def is_eval_json(path: Path) -> bool:
+    """A ``reid eval`` results file: the metrics of ``eval vehicleid|veri|folder`` (``dataset`` and
+    ``protocols``), of ``eval mtmc`` (``idf1`` and ``per_camera``), or of ``eval mot`` (per camera, ``hota``
+    and ``idf1``). Plain JSON, read only when it is small enough to be one."""
+    import json
+
+    if path.stat().st_size > 64 * 1024 * 1024:
+        return False
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not doc:
+        return False
+    if isinstance(doc.get("protocols"), dict) and "dataset" in doc:
+        return True
+    if isinstance(doc.get("per_camera"), dict) and "idf1" in doc:
+        return True
+    return all(isinstance(v, dict) and {"hota", "idf1"} <= set(v) for v in doc.values())
+
+
 def _number(text: str) -> bool:
     try:
         float(text)

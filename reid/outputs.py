@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -79,14 +80,21 @@ def check_not_overlapping(out: Path, inputs: Iterable[str | os.PathLike[str] | N
 
 def check_output_file(path: str | os.PathLike[str], overwrite: bool, inputs: Iterable = (),
                       is_ours: Callable[[Path], bool] | None = None, what: str = "output",
-                      flag: str = "--out") -> Path:
+                      flag: str = "--out", suffix: str | None = None) -> Path:
     """Check a single output file before anything is computed; returns the path.
 
-    Refused: a folder; a path that is one of ``inputs`` or lies inside an input folder; an existing file without
-    ``overwrite``; and, with ``overwrite``, an existing file that ``is_ours`` does not recognise as one this
-    project wrote (a user's file of the same name is never replaced).
+    Refused: a path with no file name (``.``, ``/``, ``''``), a name without ``suffix`` (when given; the name is
+    never rewritten behind the user's back); a path that is one of ``inputs`` or lies inside an input folder; a
+    folder, or a path below something that is not a folder; an existing entry that is not a regular file (a
+    device, a pipe); an existing file without ``overwrite``, and, with ``overwrite``, an existing file that
+    ``is_ours`` does not recognise as one this project wrote (a user's file of the same name is never replaced);
+    and a place that cannot be written (probed with a temporary file, so the work is not done in vain).
     """
     path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise OutputError(f"{flag} {str(path)!r} names no file", f"give {flag} a file name")
+    if suffix is not None and path.suffix != suffix:
+        raise OutputError(f"{flag} {path} must end in {suffix}", f"give {flag} a file name ending in {suffix}")
     target = _resolved(path)
     for item in inputs:
         if item is None or str(item) == "" or _is_url(str(item)):
@@ -97,15 +105,41 @@ def check_output_file(path: str | os.PathLike[str], overwrite: bool, inputs: Ite
                               f"choose a {flag} outside the inputs")
     if path.is_dir():
         raise OutputError(f"{flag} {path} is a folder, expected a file", f"give {flag} a file name")
+    parent = _existing_parent(path, flag)
     if _lexists(path):
-        if stat.S_ISLNK(_lstat_mode(path)):
+        mode = _lstat_mode(path)
+        if stat.S_ISLNK(mode):
             raise OutputError(f"{path} is a symbolic link; reid does not write through links", f"choose another {flag}")
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"{path} is not a regular file (a device, pipe or socket)",
+                              f"choose another {flag}; reid writes only regular files")
         if not overwrite:
             raise OutputError(f"{path} already exists", f"pass --overwrite or choose another {flag}")
         if is_ours is not None and not _safely(is_ours, path):
             raise OutputError(f"{path} exists and is not a {what} written by reid",
                               f"move it away or choose another {flag}; reid replaces only files it wrote")
+    _probe_writable(parent, path, flag)
     return path
+
+
+def _existing_parent(path: Path, flag: str) -> Path:
+    """The nearest folder above ``path`` that exists; an existing ancestor that is not a folder is refused."""
+    parent = Path(os.path.abspath(path)).parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{flag} {path}: {parent} is not a folder", f"choose a {flag} inside a folder")
+    return parent
+
+
+def _probe_writable(folder: Path, path: Path, flag: str) -> None:
+    """Create and delete a temporary file in ``folder``: an unwritable place fails now, not after the work."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f"{_PROBE}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise output_error(exc, path, "cannot write", flag) from exc
 
 
 def _safely(check: Callable[[Path], bool], path: Path) -> bool:
@@ -361,7 +395,10 @@ def claim(path: str | os.PathLike[str]) -> Path:
     """:meth:`OutputFolder.claim` for the folder ``path`` lies in; a path outside every folder passes as is."""
     folder = folder_for(path)
     if folder is None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(exc, path, "cannot create the folder of") from exc
         return Path(path)
     return folder.claim(path)
 
@@ -388,19 +425,20 @@ def active_folders() -> Iterator[None]:
         _active.update(before)
 
 
-def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "cannot write") -> OutputError:
+def output_error(exc: OSError, path: str | os.PathLike[str], what: str = "cannot write",
+                 flag: str = "--out") -> OutputError:
     """An :class:`OutputError` for an OS failure while writing: what failed, where, and for a full disk the
-    free space left."""
+    free space left; the hint names ``flag``, the option that chose the place."""
     reason = exc.strerror or str(exc)
-    hint = "check the permissions of the output folder, or choose another --out"
+    hint = f"check the permissions of the output folder, or choose another {flag}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         where = _existing(Path(path))
         free = free_bytes(where)
         if free is not None:
             reason += f"; {format_bytes(free)} free on {where}"
-        hint = "free some space or choose another --out; the run is marked incomplete"
+        hint = f"free some space or choose another {flag}; the run is marked incomplete"
     elif exc.errno == errno.EROFS:
-        hint = "the file system is read-only: choose another --out"
+        hint = f"the file system is read-only: choose another {flag}"
     return OutputError(f"{what} {path}: {reason}", hint)
 
 

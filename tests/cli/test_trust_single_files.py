@@ -178,3 +178,110 @@ def test_a_file_name_that_is_not_utf8_is_one_line(tmp_path: Path, reid_main) -> 
     code, _, err = reid_main("track", str(bad), "--out", str(tmp_path / "o"), "--detector", "motion", "--no-reid")
     assert code == 2 and "UTF-8" in err
 
+
+
+def _one_line_refusal(result: tuple[int, str, str], needle: str) -> None:
+    code, _, err = result
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and "Traceback" not in err and len(lines) <= 2, err  # the error line and its hint
+    assert needle in err, err
+
+
+def _mot_scene(tmp_path: Path) -> tuple[Path, Path]:
+    """Ground truth in scene/gt and a prediction folder, one camera, two vehicles."""
+    gt, pred = tmp_path / "scene" / "gt", tmp_path / "run1" / "mot"
+    gt.mkdir(parents=True)
+    pred.mkdir(parents=True)
+    lines = "".join(f"{f},{v},{10 + 5 * f},{30 * v},40,20,1,-1,-1,-1\n" for f in range(1, 6) for v in (1, 2))
+    (gt / "c1.txt").write_text(lines)
+    (pred / "c1.txt").write_text(lines)
+    return gt, pred
+
+
+def test_eval_json_never_replaces_a_users_file_or_writes_inside_an_input(tmp_path: Path, reid_main) -> None:
+    gt, pred = _mot_scene(tmp_path)
+    user = tmp_path / "u.json"
+    user.write_text("USER\n")
+    args = ("eval", "mot", "--gt", str(gt), "--pred", str(pred), "--json")
+    _one_line_refusal(reid_main(*args, str(user)), "not a results file written by reid")
+    assert user.read_text() == "USER\n"
+    _one_line_refusal(reid_main(*args, str(gt / "x.json")), "inside the input")
+    _one_line_refusal(reid_main(*args, str(pred / "x.json")), "inside the input")
+    assert not (gt / "x.json").exists() and not (pred / "x.json").exists()
+    ours = tmp_path / "m.json"
+    assert reid_main(*args, str(ours))[0] == 0
+    assert reid_main(*args, str(ours))[0] == 0  # an earlier results file of reid's is replaced
+    mtmc = ("eval", "mtmc", "--gt", str(gt), "--pred", str(pred), "--no-ceiling", "--json")
+    _one_line_refusal(reid_main(*mtmc, str(user)), "not a results file written by reid")
+    _one_line_refusal(reid_main(*mtmc, str(gt / "x.json")), "inside the input")
+    assert reid_main(*mtmc, str(tmp_path / "t.json"))[0] == 0 and reid_main(*mtmc, str(tmp_path / "t.json"))[0] == 0
+    assert user.read_text() == "USER\n" and not (gt / "x.json").exists()
+
+
+def test_eval_folder_json_is_checked_before_any_image_is_read(tmp_path: Path, reid_main) -> None:
+    query, gallery = tmp_path / "q", tmp_path / "g"
+    for folder in (query, gallery):
+        (folder / "1").mkdir(parents=True)
+    _one_line_refusal(reid_main("eval", "folder", "--query", str(query), "--gallery", str(gallery), "--weights",
+                                str(tmp_path / "w.pt"), "--json", str(gallery / "r.json")), "inside the input")
+    assert not (gallery / "r.json").exists()
+
+
+@pytest.mark.parametrize("bad", [".", "/", "", "jd", "mine.npz/x.json", "/proc/self/x.json", "/dev/null"])
+def test_eval_json_that_cannot_be_a_file_is_one_line(tmp_path: Path, reid_main, monkeypatch, bad: str) -> None:
+    gt, pred = _mot_scene(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jd").mkdir()
+    (tmp_path / "mine.npz").write_bytes(b"mine")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, _, err = reid_main("eval", "mot", "--gt", str(gt), "--pred", str(pred), "--json", bad)
+    assert code == 2 and "Traceback" not in err and "--json" in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before and (tmp_path / "mine.npz").read_bytes() == b"mine"
+
+
+def test_the_checker_names_what_is_wrong_with_a_file_path(tmp_path: Path) -> None:
+    (tmp_path / "mine.npz").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="names no file"):
+        check_output_file(Path(""), True)
+    with pytest.raises(OutputError, match="is not a folder"):
+        check_output_file(tmp_path / "mine.npz" / "deeper" / "e.npz", True)
+    with pytest.raises(OutputError, match="cannot write"):
+        check_output_file("/proc/self/x.npz", True)
+    with pytest.raises(OutputError, match="not a regular file"):
+        check_output_file("/dev/null", True)
+    with pytest.raises(OutputError, match=r"must end in \.npz"):
+        check_output_file(tmp_path / "best.pt", True, suffix=".npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npz"]  # the write probe leaves nothing
+
+
+@pytest.mark.parametrize("bad", [".", "/", "", "mine.npz/e.npz", "/proc/self/x.npz", "tr/best.pt", "/dev/full",
+                                 "fifo.npz"])
+def test_embed_out_that_cannot_be_a_features_file_is_one_line(tmp_path: Path, reid_main, monkeypatch,
+                                                               bad: str) -> None:
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs" / "1").mkdir(parents=True)
+    Image.new("RGB", (16, 16)).save(tmp_path / "imgs" / "1" / "a.png")
+    (tmp_path / "tr").mkdir()
+    (tmp_path / "tr" / "best.pt").write_bytes(b"weights")
+    (tmp_path / "mine.npz").write_bytes(b"mine")
+    os.mkfifo(tmp_path / "fifo.npz")  # a pipe in place of the file: opening it would block or feed a reader
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, _, err = reid_main("embed", "imgs", "--weights", "tr/best.pt", "--out", bad, "--overwrite")
+    assert code == 2 and "Traceback" not in err and "--out" in err, err
+    if bad == "tr/best.pt":
+        assert "must end in .npz" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "tr" / "best.pt").read_bytes() == b"weights"
+
+
+def test_gallery_export_below_a_file_is_one_line(tmp_path: Path, reid_main) -> None:
+    from reid.gallery.gallery import Gallery
+
+    root = tmp_path / "g"
+    Gallery.open(root, embedder="net", dim=4).close()
+    (tmp_path / "mine.npz").write_bytes(b"mine")
+    _one_line_refusal(reid_main("gallery", "export", str(root), "--csv", str(tmp_path / "mine.npz" / "x.csv")),
+                      "is not a folder")
+    assert (tmp_path / "mine.npz").read_bytes() == b"mine"
