@@ -127,8 +127,16 @@ class RayEngine:
         task = ray.remote(_batch_task).options(max_retries=self.config.max_retries, retry_exceptions=False,
                                                **self._resources())
         threads = max(1, int(self.config.num_cpus_per_camera))
-        pending = {task.remote(replace(j, threads=j.threads or threads), queue): j for j in jobs}
-        while pending:
+        backlog = [replace(j, threads=j.threads or threads) for j in jobs]
+        slots = self._slots(ray)
+        pending: dict[Any, CameraJob] = {}
+        while pending or backlog:
+            # as many tasks in flight as the cluster can run at once: a task queued behind busy slots makes
+            # Ray start a fresh worker process for it (seconds of imports and model loading) instead of
+            # reusing the one that is about to become idle
+            while backlog and len(pending) < slots:
+                job = backlog.pop(0)
+                pending[task.remote(job, queue)] = job
             if stop.is_set():
                 for ref in pending:
                     ray.cancel(ref, force=True)
@@ -147,6 +155,14 @@ class RayEngine:
                 for message in output.messages:
                     on_message(message)
         _drain(queue, on_message)
+
+    def _slots(self, ray: Any) -> int:
+        """How many camera tasks the cluster runs at once, from its resources and the per-camera reservation."""
+        total = ray.cluster_resources()
+        slots = int(total.get("CPU", 0) // self.config.num_cpus_per_camera) if self.config.num_cpus_per_camera else 0
+        if self.config.num_gpus_per_camera:
+            slots = min(slots, int(total.get("GPU", 0) // self.config.num_gpus_per_camera))
+        return max(1, slots)
 
     def _run_live(self, ray: Any, jobs: list[CameraJob], queue: Any, on_message: Any,
                   stop: threading.Event) -> None:
@@ -202,10 +218,33 @@ def _batch_task(job: CameraJob, queue: Any) -> CameraOutput:
             else:
                 messages.append(_rebase(message, work, Path(job.work_dir)))
 
-        run_job(local, emit)
+        run_job(local, emit, embedder=_cached_embedder(job.config))
         files = {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*"))
                  if p.is_file() and not p.name.startswith(".")}
     return CameraOutput(messages, files)
+
+
+_EMBEDDER: dict[tuple, Any] = {}  # this worker process's re-ID network, kept for the next camera task
+
+
+def _cached_embedder(config: Any) -> Any:
+    """The re-ID network of ``config``, loaded once per worker process: Ray reuses a worker for the next camera
+    task, and loading (with the ONNX session) costs about as much as tracking a short camera. The key holds the
+    checkpoint's size and time, so a file replaced between runs is loaded again."""
+    from reid.video.pipeline import load_embedder
+
+    if not config.embed:
+        return None
+    try:
+        stat = os.stat(config.reid_weights) if config.reid_weights else None
+    except OSError:
+        stat = None  # load_embedder names the missing file
+    key = (config.reid_weights, stat.st_size if stat else None, stat.st_mtime_ns if stat else None,
+           config.reid_arch, config.device, config.embed_batch_size)
+    if key not in _EMBEDDER:
+        _EMBEDDER.clear()
+        _EMBEDDER[key] = load_embedder(config)
+    return _EMBEDDER[key]
 
 
 class LiveCameraActor:

@@ -121,7 +121,7 @@ def test_a_worker_killed_in_the_middle_of_a_camera_is_retried_with_the_same_outp
         while time.time() < deadline and not killed:
             pids = running_camera_tasks()
             if pids:
-                time.sleep(1.0)  # in the middle of the camera, not before it starts
+                time.sleep(0.3)  # in the middle of the camera (the first one loads the network), not before it starts
                 for pid in running_camera_tasks()[:1]:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
