@@ -67,8 +67,8 @@ def check_not_overlapping(out: Path, inputs: Iterable[str | os.PathLike[str] | N
     """Refuse an output folder that holds an input, or lies inside an input folder (or is one)."""
     root = _resolved(out)
     for item in inputs:
-        if item is None or str(item) == "" or _is_url(str(item)):
-            continue
+        if item is None or str(item) == "" or _is_url(str(item)) or not os.path.lexists(item):
+            continue  # nothing there to overwrite (a release name such as yolo11n.pt that is not on disk)
         target = _resolved(Path(item))
         if target == root or root in target.parents:
             raise OutputError(f"output folder {out} contains the input {item}",

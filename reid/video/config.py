@@ -137,6 +137,16 @@ class TrackConfig(ConfigModel):
             raise ValueError(f"tracker must be one of {', '.join(TRACKER_NAMES)} or a .yaml file")
         return value
 
+    @field_validator("device")
+    @classmethod
+    def _device_spelled(cls, value: str) -> str:
+        """The spelling is checked at once, even when no network will use the device (tracking with the motion
+        detector only); whether CUDA is there is checked where a network is put on it."""
+        name = value.strip().lower()
+        if not (name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
+            raise ValueError(f"unknown device {value!r}: valid values are auto, cpu, cuda, cuda:N")
+        return name
+
 
 def load_tracker_config(name: str) -> TrackerConfig:
     """The tracker settings for ``bytetrack``/``botsort`` (built-in YAML) or a user YAML path."""

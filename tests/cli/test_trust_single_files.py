@@ -285,3 +285,24 @@ def test_gallery_export_below_a_file_is_one_line(tmp_path: Path, reid_main) -> N
     _one_line_refusal(reid_main("gallery", "export", str(root), "--csv", str(tmp_path / "mine.npz" / "x.csv")),
                       "is not a folder")
     assert (tmp_path / "mine.npz").read_bytes() == b"mine"
+
+
+def test_a_misspelt_device_is_refused_even_when_no_network_uses_it(tmp_path: Path, reid_main) -> None:
+    video = write_video(tmp_path / "v.mp4", 5)
+    code, _, err = reid_main("track", str(video), "--out", str(tmp_path / "o"), "--detector", "motion", "--no-reid",
+                             "--device", "foo")
+    assert code == 2 and "unknown device" in err and not (tmp_path / "o").exists()
+
+
+def test_an_input_that_is_not_on_disk_does_not_block_an_out_around_it(tmp_path: Path, monkeypatch) -> None:
+    """`yolo11n.pt` (the default detector's release name) that is not a file here holds nothing of the user's:
+    an --out around where it would be is not refused in its name; the same name as a real file is."""
+    from reid.outputs import check_not_overlapping
+
+    out = tmp_path / "out"
+    (out / "work").mkdir(parents=True)
+    monkeypatch.chdir(out / "work")
+    check_not_overlapping(out, ["yolo11n.pt", None, "http://127.0.0.1/x.mjpg"])
+    Path("yolo11n.pt").write_bytes(b"weights")
+    with pytest.raises(OutputError, match="contains the input yolo11n.pt"):
+        check_not_overlapping(out, ["yolo11n.pt"])
