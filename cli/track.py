@@ -178,6 +178,9 @@ def track(
     from reid.video.detectors import build_detector
 
     detector = build_detector(cfg)  # refused weights or class names leave no output behind
+    from reid.video.config import load_tracker_config
+
+    load_tracker_config(cfg.tracker)  # a broken tracker YAML too
     out_dir = prepare_output_dir(out, overwrite, inputs=inputs,
                                  owned=("config.yaml", "status.json", "tracklets.jsonl", "mot", "video", "crops"))
     atomic_write_text(out_dir / "config.yaml", _dump(cfg))

@@ -198,6 +198,9 @@ def run_camera_folder(
     from reid.video.detectors import check_detector
 
     check_detector(track_config)  # weights that are missing or would run code: refused before anything is written
+    from reid.video.config import load_tracker_config
+
+    load_tracker_config(track_config.tracker)  # and a tracker YAML that is missing or broken
     OutputFolder.prepare(out, overwrite, inputs=inputs, owned=OWNED,
                          resume=not overwrite and (out / MANIFEST).is_file())
     if gallery_path == out / "gallery":

@@ -306,3 +306,24 @@ def test_an_input_that_is_not_on_disk_does_not_block_an_out_around_it(tmp_path: 
     Path("yolo11n.pt").write_bytes(b"weights")
     with pytest.raises(OutputError, match="contains the input yolo11n.pt"):
         check_not_overlapping(out, ["yolo11n.pt"])
+
+
+def test_a_broken_tracker_yaml_is_refused_before_out_is_created(tmp_path: Path, reid_main) -> None:
+    from reid.models.checkpoint import make_checkpoint, save_checkpoint
+    from reid.models.config import ModelConfig
+    from reid.models.embedder import build_model
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("track_high_thresh: [not, a, number]\n")
+    video = write_video(tmp_path / "v.mp4", 5)
+    code, _, err = reid_main("track", str(video), "--out", str(tmp_path / "o"), "--detector", "motion", "--no-reid",
+                             "--tracker", str(bad))
+    assert code == 2 and "bad.yaml" in err and not (tmp_path / "o").exists()
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    write_video(cams / "c1.mp4", 5)
+    cfg = ModelConfig(arch="resnet18", pretrained="none", input_size=(32, 32), embedding_dim=8)
+    net = save_checkpoint(tmp_path / "net.pt", make_checkpoint(build_model(cfg), cfg))
+    code, _, err = reid_main("track", str(cams), "--out", str(tmp_path / "f"), "--detector", "motion",
+                             "--reid-weights", str(net), "--device", "cpu", "--tracker", str(bad))
+    assert code == 2 and "bad.yaml" in err and not (tmp_path / "f").exists()
