@@ -131,19 +131,13 @@ def bench_engines(args: argparse.Namespace, root: Path) -> None:
 
 
 def bench_gallery(args: argparse.Namespace, root: Path) -> None:
-    import numpy as np
-
     from reid.engine.messages import TrackletEvent
     from reid.gallery.gallery import Gallery
     from reid.gallery.store import StoredTracklet
     from reid.live.store import LiveStore
 
-    rng = np.random.default_rng(0)
     dim = 512
-
-    def vector() -> np.ndarray:
-        v = rng.standard_normal(dim).astype(np.float32)
-        return v / np.linalg.norm(v)
+    vector = _unit_vectors(dim)
 
     with Gallery.open(root / "g-live", embedder="bench", dim=dim) as g:
         store = LiveStore(g, "bench", "bench", {"cam1": {}})
