@@ -149,6 +149,23 @@ def calibrate(sightings: Sequence[Sighting], truth: Sequence[int], cfg: LinkConf
 def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topology=None,
                   thresholds: Sequence[float] | None = None, metric: str = "idf1", progress=None) -> Calibration:
     """Calibrate on a finished camera-folder run (``reid track CAMERAS_DIR --out RUN``) and its ground truth."""
+    sightings, truth = labelled_sightings(run_dir, gt_dir)
+    return calibrate(sightings, truth, cfg, topology, thresholds, metric, progress)
+
+
+def score_linking(sightings: Sequence[Sighting], truth: Sequence[int], cfg: LinkConfig,
+                  topology=None) -> ThresholdScore:
+    """Link once with ``cfg`` (its own threshold, ``auto`` included) and score the result against ``truth``."""
+    result = link(sightings, cfg, topology)
+    idf1, f1, p, r = identity_scores(result.identities, truth, [max(1, s.num_boxes) for s in sightings])
+    used = result.report.calibration.threshold if result.report is not None else float("nan")
+    return ThresholdScore(float(used), idf1, f1, p, r, len(set(result.identities)))
+
+
+def labelled_sightings(run_dir: str | Path, gt_dir: str | Path) -> tuple[list[Sighting], list[int]]:
+    """The tracklets of a finished camera-folder run as the linker sees them, and the true identity of each
+    (matched to the ground truth box by box, :func:`label_tracks`; -1 for a false tracklet)."""
+    from reid.gallery.flows import run_motions
     from reid.motfile import camera_files
     from reid.multicam.manifest import load_tracklets
     from reid.video.writers import mot_path
@@ -163,8 +180,6 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
     cameras = sorted(json.loads(manifest_path.read_text(encoding="utf-8")).get("cameras", {}))
     if not cameras:
         raise InputError(f"run {run} has no finished camera", "run reid track CAMERAS_DIR again to finish it")
-    from reid.gallery.flows import run_motions
-
     sightings: list[Sighting] = []
     truth: list[int] = []
     truth_files = camera_files(gt, "ground-truth", "--scene / --gt")
@@ -178,4 +193,4 @@ def calibrate_run(run_dir: str | Path, gt_dir: str | Path, cfg: LinkConfig, topo
             sightings.append(Sighting(cam, t.first_time, t.last_time, t.feature, key=(cam, t.track_id),
                                       num_boxes=t.num_boxes, motion=motions.get((cam, t.track_id))))
             truth.append(labels.get(t.track_id, -1))
-    return calibrate(sightings, truth, cfg, topology, thresholds, metric, progress)
+    return sightings, truth

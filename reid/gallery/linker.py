@@ -22,9 +22,9 @@ adds the mean of its terms over the route steps the merge creates. Candidate mer
 k-nearest-neighbour graph, which keeps 10k tracklets fast. Identities already in the gallery enter as fixed
 seeds: new tracklets may join them, but two seeds never merge, so stored ids never change.
 
-Online mode takes tracklets one at a time in time order and attaches each to the identity whose prototype
-(the mean of its members) is the most similar above the threshold and compatible with the constraints, else
-opens a new identity; prototypes update as sightings arrive.
+Online mode answers as a live run would (:func:`link_online`): the tracklets are replayed, in the order they
+ended, through the live linker, which attaches each to the identity whose prototype is the most similar above
+the threshold and compatible with the constraints, else opens a new identity, learning as it goes.
 """
 
 from __future__ import annotations
@@ -262,6 +262,8 @@ def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology:
     threshold, camera-bias removal and travel windows were used.
     """
     cfg = cfg or LinkConfig()
+    if cfg.mode == "online":
+        return link_online(sightings, cfg, topology, next_id, progress)
     t = cfg.travel
     feats, with_feature = prepare_features(sightings, cfg)
     cams, t0, t1 = _times(sightings, with_feature)
@@ -274,7 +276,7 @@ def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology:
                                          t.slack, t.skip)
     one = _Pass(sightings, feats, with_feature, calibration.threshold, Constraints(sightings, hard, cfg), cfg,
                 None, next_id, progress)
-    run = link_online if cfg.mode == "online" else link_batch
+    run = link_batch
     if hard is not None:  # the hand-written windows are hard constraints and, inside them, the same prior
         one.prior = TimePrior(hard, t.bonus, t.penalty)
     result = run(one)
@@ -494,71 +496,30 @@ def _rerank_similarity(feats: np.ndarray, cfg: LinkConfig) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ online
 
 
-def link_online(one: _Pass) -> LinkResult:
-    """Attach sightings one at a time (time order) to the best compatible identity prototype, else a new one."""
-    sightings, cons = one.sightings, one.cons
-    identities: list[int | None] = [s.identity for s in sightings]
-    row_of_sighting = {i: p for p, i in enumerate(one.with_feature)}
-    dim = one.feats.shape[1] if one.feats.size else 0
-    # prototypes as growing arrays: row r holds the vector sum and count of identity gids[r]
-    gids: list[int] = []
-    row_of: dict[int, int] = {}
-    members: list[list[int]] = []
-    sums = np.zeros((64, dim), np.float32)
-    counts = np.zeros(64, np.float32)
+def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topology | None = None,
+                next_id: int = 1, progress=None) -> LinkResult:
+    """What a live run would have answered: the sightings replayed through the live linker
+    (:class:`reid.live.linker.OnlineLinker`) in the order a live run receives them, by the time each ended.
 
-    def row_for(gid: int) -> int:
-        nonlocal sums, counts
-        if gid not in row_of:
-            if len(gids) == len(counts):
-                sums = np.vstack([sums, np.zeros_like(sums)])
-                counts = np.concatenate([counts, np.zeros_like(counts)])
-            row_of[gid] = len(gids)
-            gids.append(gid)
-            members.append([])
-        return row_of[gid]
+    The linker learns as it goes, as it does live: the threshold (``auto``) from the pairs seen so far, the
+    cameras' mean vectors (``camera_bias``) and the travel windows. Sightings with an identity are its seeds.
+    """
+    from reid.live.linker import OnlineLinker
 
-    def add(gid: int, i: int) -> None:
-        r = row_for(gid)
-        members[r].append(i)
-        if i in row_of_sighting:
-            sums[r] += one.feats[row_of_sighting[i]]
-            counts[r] += 1
-
-    for i, s in enumerate(sightings):
-        if s.identity is not None:
-            add(int(s.identity), i)
-    order = sorted((i for i, s in enumerate(sightings) if s.identity is None), key=lambda i: _order_key(sightings[i]))
-    next_free = one.next_id
+    linker = OnlineLinker(cfg, topology, next_id=next_id)
+    linker.seed_all(s for s in sightings if s.identity is not None)
+    order = sorted((i for i, s in enumerate(sightings) if s.identity is None),
+                   key=lambda i: (sightings[i].t_end, sightings[i].t_start, sightings[i].camera, str(sightings[i].key)))
+    identities: list[int] = [int(s.identity) if s.identity is not None else 0 for s in sightings]
     new_ids: list[int] = []
-    merges = blocked = 0
     for done, i in enumerate(order):
-        chosen = None
-        m = len(gids)
-        if i in row_of_sighting and m:
-            f = one.feats[row_of_sighting[i]]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scores = np.where(counts[:m] > 0, (sums[:m] @ f) / np.maximum(counts[:m], 1), -np.inf)
-            candidates = np.flatnonzero(scores >= one.floor)
-            if one.prior is not None:
-                scores = scores.copy()
-                for r in candidates:
-                    scores[r] += route_prior(one.prior, sightings, members[int(r)], [i], one.flows)
-                candidates = candidates[scores[candidates] >= one.threshold]
-            for r in candidates[np.argsort(-scores[candidates])]:
-                if cons.compatible(members[int(r)], [i]):
-                    chosen = gids[int(r)]
-                    break
-                blocked += 1
-        if chosen is None:
-            chosen = next_free
-            next_free += 1
-            new_ids.append(chosen)
-        else:
-            merges += 1
-        identities[i] = chosen
-        add(chosen, i)
-        if one.progress is not None and done % 256 == 0:
-            one.progress(done, len(order), stage="link")
-    return LinkResult(identities=[int(g) for g in identities], new_identities=new_ids, merges=merges,
-                      blocked=blocked)
+        s = sightings[i]
+        answer = linker.assign(s.camera, i, s.t_start, s.t_end, s.feature)
+        identities[i] = answer.global_id
+        if answer.new:
+            new_ids.append(answer.global_id)
+        if progress is not None and done % 256 == 0:
+            progress(done, len(order), stage="link")
+    result = LinkResult(identities=identities, new_identities=new_ids, merges=len(order) - len(new_ids))
+    result.report = linker.report()
+    return result

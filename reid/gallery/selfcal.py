@@ -58,7 +58,7 @@ class SelfCalibration:
 class SimilarityHistogram:
     """A streaming histogram of similarities (of surely-different pairs, or of confident matches).
 
-    ``add`` takes any number of similarities; ``merge`` adds another histogram (e.g. from another camera
+    ``add`` takes any number of similarities (``remove`` takes some back); ``merge`` adds another histogram (e.g. from another camera
     worker); ``quantile`` and ``threshold`` read it. Memory is fixed (``BINS`` counters), whatever the number
     of pairs.
     """
@@ -79,6 +79,14 @@ class SimilarityHistogram:
         np.add.at(self.counts, bins, 1)
         if camera is not None:
             self.cameras.add(camera)
+
+    def remove(self, similarities: np.ndarray | Sequence[float]) -> None:
+        """Take back similarities added before (a live linker's match that no longer holds)."""
+        sims = np.clip(np.asarray(similarities, np.float64).reshape(-1), -1.0, 1.0)
+        if sims.size:
+            bins = np.minimum(((sims + 1.0) * (BINS / 2)).astype(np.int64), BINS - 1)
+            np.subtract.at(self.counts, bins, 1)
+            np.maximum(self.counts, 0, out=self.counts)
 
     def merge(self, other: SimilarityHistogram) -> None:
         self.counts += other.counts

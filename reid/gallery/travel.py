@@ -201,15 +201,32 @@ class WindowFit:
         return self.share * self.samples
 
 
-def _background_density(background: np.ndarray, bin_width: float):
-    """A histogram density of the background gaps, floored so that no gap has zero density."""
+MAX_BINS = 1_000_000  # a background histogram wider than this is kept only around the gaps it is asked about
+
+
+def _background_density(background: np.ndarray, bin_width: float, near: np.ndarray | None = None):
+    """A histogram density of the background gaps, floored so that no gap has zero density.
+
+    Gaps can span days (a gallery that holds old footage); then only the bins around ``near`` (the gaps the
+    density will be asked about) are counted, with the normalisation of the whole span."""
     bg = np.asarray(background, np.float64)
     lo, hi = float(bg.min()) - bin_width, float(bg.max()) + bin_width
-    edges = np.arange(lo, hi + bin_width, bin_width)
-    counts, edges = np.histogram(bg, edges)
+    bins = int((hi - lo) // bin_width) + 1
+    if bins > MAX_BINS and near is not None and len(near):
+        first = lo + bin_width * max(0.0, np.floor((float(np.min(near)) - lo) / bin_width) - 2)
+        last = min(hi, float(np.max(near)) + 3 * bin_width)
+        edges = np.arange(first, last + bin_width, bin_width)
+        counts, edges = np.histogram(bg[(bg >= edges[0]) & (bg <= edges[-1])], edges)
+        total, n_bins = float(len(bg)), bins
+    else:
+        edges = np.arange(lo, hi + bin_width, bin_width)
+        counts, edges = np.histogram(bg, edges)
+        total, n_bins = None, None
     smooth = np.convolve(counts.astype(np.float64), np.ones(3) / 3.0, mode="same")
-    density = (smooth + 0.5 / len(counts)) / ((smooth.sum() + 0.5) * bin_width)
-    floor = 0.5 / ((smooth.sum() + 0.5) * bin_width * len(counts))
+    total = smooth.sum() if total is None else total
+    n_bins = len(counts) if n_bins is None else n_bins
+    density = (smooth + 0.5 / n_bins) / ((total + 0.5) * bin_width)
+    floor = 0.5 / ((total + 0.5) * bin_width * n_bins)
 
     def at(g: np.ndarray) -> np.ndarray:
         k = np.floor((np.asarray(g) - edges[0]) / bin_width).astype(np.int64)
@@ -226,10 +243,11 @@ def fit_window(samples: Sequence[float], background: Sequence[float], min_matche
     ``background`` gaps of random pairs (see the module docstring); None when no window is convincing.
     ``start`` fixes the lower end (same-camera windows start at 0: pieces of one pass)."""
     g = np.sort(np.asarray(samples, np.float64))
+    g = g[np.isfinite(g)]
     bg = np.asarray(background, np.float64)
-    if len(g) < min_matches or len(bg) == 0:
+    if len(g) < min_matches or not np.isfinite(bg).any():
         return None
-    b = _background_density(bg, bin_width)(g)
+    b = _background_density(bg[np.isfinite(bg)], bin_width, g)(g)
     base = float(np.log(b).sum())
     ends = np.unique(np.quantile(g, np.linspace(0, 1, min(candidates, len(g)))))
     starts = ends if start is None else np.array([start])

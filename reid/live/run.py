@@ -156,8 +156,7 @@ class _Driver:
                                     cfg=cfg.link.index, weights=getattr(embedder, "meta", {}).get("weights"))
         self.topology = cameras_cfg
         self.linker = OnlineLinker(cfg.link, cameras_cfg, next_id=self.gallery.next_identity())
-        for t in self.gallery.tracklets(with_features=True):
-            self.linker.seed(t.identity, t.camera, t.t_start, t.t_end, t.feature)
+        self.linker.seed_all(self.gallery.tracklets(with_features=True))
 
         now = time.time()
         self.manifest = manifest or {"format": FORMAT, "version": VERSION, "sources": source_map, "epoch": now,

@@ -29,6 +29,20 @@ def test_fit_window_finds_the_true_window_among_chance_gaps() -> None:
     assert fit_window(rng.uniform(-60.0, 100.0, 60), background, min_matches=5, min_gain=6.0) is None
 
 
+def test_a_background_that_spans_years_gives_the_same_window_as_its_near_part() -> None:
+    # a gallery that holds footage from long ago: gaps of years beside the minutes that matter (and a gap of a
+    # track still in view, inf); the histogram is kept near the samples, the window stays where it was
+    rng = np.random.default_rng(0)
+    true = rng.uniform(10.0, 20.0, 40)
+    chance = rng.uniform(-60.0, 100.0, 40)
+    near = rng.uniform(-60.0, 100.0, 5000)
+    far = rng.uniform(1e8, 3e9, 200)
+    plain = fit_window(np.r_[true, chance], near, min_matches=5, min_gain=6.0)
+    wide = fit_window(np.r_[true, chance, np.inf], np.r_[near, far, np.inf], min_matches=5, min_gain=6.0)
+    assert plain is not None and wide is not None
+    assert abs(wide.lo - plain.lo) < 1.0 and abs(wide.hi - plain.hi) < 1.0
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_learned_windows_contain_the_true_ones_on_a_camera_chain(seed: int) -> None:
     world = simulate(vehicles=150, cameras=3, seconds=300, noise=0.8, window=(8.0, 16.0), seed=seed)

@@ -83,30 +83,32 @@ def test_a_track_still_in_view_blocks_its_camera_until_it_ends() -> None:
 
 
 def test_prototype_table_answers_as_a_full_rebuild_would_through_adds_removals_renames_and_growth() -> None:
-    """The in-place prototype rows give the same candidates, in the same order, as normalising every
-    identity's vector sum again for each query (what the linker did before)."""
+    """The in-place prototype rows give the same candidates, in the same order, as computing every identity's
+    average similarity from its vector sum and count again for each query."""
     from reid.live.linker import PrototypeTable
 
     rng = np.random.default_rng(3)
     table = PrototypeTable(capacity=4)  # grows several times
     sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
     for _step in range(400):
         op = rng.random()
         if op < 0.6 or not sums:
             gid = int(rng.integers(0, 60))
             sums[gid] = sums.get(gid, np.zeros(16, np.float32)) + rng.standard_normal(16).astype(np.float32)
-            table.put(gid, sums[gid])
+            counts[gid] = counts.get(gid, 0) + 1
+            table.put(gid, sums[gid], counts[gid])
         elif op < 0.8:
             gid = int(rng.choice(list(sums)))
-            del sums[gid]
+            del sums[gid], counts[gid]
             table.remove(gid)
         else:
             old, new = int(rng.choice(list(sums))), int(rng.integers(0, 80))
-            sums[new] = sums.pop(old)
+            sums[new], counts[new] = sums.pop(old), counts.pop(old)
             table.rename(old, new)
         q = rng.standard_normal(16).astype(np.float32)
         q /= np.linalg.norm(q)
-        expected = sorted(((g, float(s @ q / np.linalg.norm(s))) for g, s in sums.items()), key=lambda x: -x[1])
+        expected = sorted(((g, float(s @ q / counts[g])) for g, s in sums.items()), key=lambda x: -x[1])
         expected = [(g, s) for g, s in expected if s >= 0.2]
         got = table.above(q, 0.2)
         assert len(table) == len(sums)
