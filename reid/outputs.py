@@ -15,7 +15,10 @@ file of ours without its entry). Every rule of the folder follows from it:
 
 The folders in use are registered per process, so the writers in :mod:`reid.io` find the ledger of a path
 without every function passing a folder object along; worker processes :meth:`OutputFolder.attach` to the
-folder their parent prepared. Appends to the ledger are single ``O_APPEND`` writes, safe across processes.
+folder their parent prepared. Appends to the ledger are single ``O_APPEND`` writes; an append and a clean-up
+(which reads the ledger, deletes, and writes the ledger again) hold an exclusive lock on the folder itself
+(``flock`` on its directory), so camera workers of one run that write and clean the same folder at once neither
+lose an entry nor trip over each other's rewrite.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -156,6 +160,9 @@ class OutputFolder:
         self.root = root
         self.ledger = root / LEDGER
         self._entries: set[str] = set()
+        self._thread_lock = threading.RLock()  # threads of this process, around the lock of the folder
+        self._lock_depth = 0
+        self._loaded_id: tuple[int, int] | None = None
         self._load()
 
     # -- opening -------------------------------------------------------------------------------------
@@ -279,6 +286,10 @@ class OutputFolder:
         Files are unlinked (a link is removed, never followed); a folder is removed only when it is empty
         afterwards, so anything a user put inside one of our folders survives, and is reported.
         """
+        with self._locked():
+            return self._clean(below)
+
+    def _clean(self, below: str) -> list[str]:
         self._load()
         prefix = below.rstrip("/") + "/" if below else ""
         chosen = sorted((e for e in self._entries if not below or e == below or e.startswith(prefix)),
@@ -320,35 +331,94 @@ class OutputFolder:
         return rel.as_posix()
 
     def _record(self, kind: str, rel: str) -> None:
-        if rel in self._entries or rel in ("", "."):
+        if rel in ("", "."):
             return
         line = f"{kind} {rel}\n".encode()
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(self.ledger, flags, 0o644)
-        except OSError as exc:
-            raise output_error(exc, self.ledger, "cannot write the output ledger") from exc
-        try:
-            os.write(fd, line)
-        except OSError as exc:
-            raise output_error(exc, self.ledger, "cannot write the output ledger") from exc
-        finally:
-            os.close(fd)
+        with self._locked():  # not into a ledger another process is replacing right now
+            if self._ledger_id() != self._loaded_id:
+                self._load()  # another process cleaned up: what we remember may be gone from the ledger
+            if rel in self._entries:
+                return
+            try:
+                fd = os.open(self.ledger, flags, 0o644)
+            except OSError as exc:
+                raise output_error(exc, self.ledger, "cannot write the output ledger") from exc
+            try:
+                os.write(fd, line)
+            except OSError as exc:
+                raise output_error(exc, self.ledger, "cannot write the output ledger") from exc
+            finally:
+                os.close(fd)
         self._entries.add(rel)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the folder, across processes (``flock`` on the directory: no extra file).
+        Re-entrant within this object; without ``fcntl`` (not POSIX) it only serialises this process."""
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            with self._folder_lock():
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+
+    @contextlib.contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            fcntl = None
+        fd = None
+        if fcntl is not None:
+            try:
+                fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                if fd is not None:
+                    os.close(fd)
+                fd = None  # a file system without locks: as before, appends stay atomic on their own
+        try:
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)  # closing releases the lock
+
     def _load(self) -> None:
+        """Read the ledger: it, not this process's memory, says what the folder's writers have written (a
+        clean-up in another process may have removed entries this one remembers)."""
         if stat.S_ISLNK(_lstat_mode(self.ledger)):
             raise OutputError(f"{self.ledger} is a symbolic link", "remove it or choose another --out")
+        self._loaded_id = self._ledger_id()
         try:
             text = self.ledger.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
+            self._entries = set()
             return
         except OSError as exc:
             raise output_error(exc, self.ledger, "cannot read the output ledger") from exc
+        entries = set()
         for line in text.splitlines():
             kind, _, rel = line.partition(" ")
             if kind in ("f", "d") and rel and not rel.startswith("/") and ".." not in rel.split("/"):
-                self._entries.add(rel)
+                entries.add(rel)
+        self._entries = entries
+
+    def _ledger_id(self) -> tuple[int, int] | None:
+        """Which ledger file is in place (a rewrite replaces it: a new inode); None while there is none."""
+        try:
+            st = os.lstat(self.ledger)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
 
     def _rewrite(self, entries: set[str]) -> None:
         kinds = {rel: ("d" if (self.root / rel).is_dir() and not (self.root / rel).is_symlink() else "f")
@@ -362,6 +432,7 @@ class OutputFolder:
                 handle.write(f"{kinds[rel]} {rel}\n")
         os.replace(tmp, self.ledger)
         self._entries = set(entries)
+        self._loaded_id = self._ledger_id()
 
     def _probe(self) -> None:
         probe = self.root / _PROBE

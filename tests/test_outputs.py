@@ -195,3 +195,37 @@ def test_read_only_folder_becomes_an_output_error(tmp_path: Path) -> None:
         with pytest.raises(OutputError, match="read-only|Read-only"):
             OutputFolder.prepare(ro / "out")
     assert os.path.isdir(tmp_path / "ro")
+
+
+def _write_and_clean(root: str, worker: int, rounds: int) -> None:
+    """One camera worker of a run: writes crops, and removes folders of them again (as rejoining does)."""
+    from reid.outputs import OutputFolder, remove_tree
+
+    OutputFolder.attach(root)
+    base = Path(root) / "crops" / f"cam{worker}"
+    for r in range(rounds):
+        for k in range(3):
+            atomic_write_text(base / str(r) / f"{k}.txt", "x")
+        if r % 2:
+            remove_tree(base / str(r - 1))  # a rejoined piece: its folder goes
+
+
+def test_workers_writing_and_cleaning_one_folder_at_once_lose_no_ledger_entry(tmp_path: Path) -> None:
+    # three camera workers of one run share the run's folder and its ledger; each appends entries while the
+    # others rewrite the ledger after deleting: no worker fails, and the ledger lists exactly what is there
+    import multiprocessing as mp
+
+    root = tmp_path / "out"
+    with active_folders():
+        OutputFolder.prepare(root)
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_write_and_clean, args=(str(root), w, 40)) for w in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0, 0, 0]
+    listed = {line.split(" ", 1)[1] for line in (root / LEDGER).read_text().splitlines()}
+    present = {str(p.relative_to(root)) for p in root.rglob("*") if p.name != LEDGER}
+    assert listed == present
+    assert len([p for p in present if p.endswith(".txt")]) == 3 * 20 * 3
