@@ -10,6 +10,8 @@ the tracklets relabelled with their true identities (:mod:`reid.gallery.ceiling`
   without slack or skipped cameras);
 * ``auto``: the current defaults (self-calibrated threshold, camera bias removed, learned travel windows);
 * ``topology before`` / ``topology``: the same two with the scene's ``cameras.yaml`` (true windows, hard);
+* ``online``: the live linker of ``reid live`` (``mode: online``): the tracklets one at a time in the order they
+  end, each id given at once and never changed, learning threshold, camera means and windows as it goes;
 * with ``--ablations``: the current defaults less one part at a time, with one or three rounds, other
   false-match rates, and the threshold calibrating on the truth picks.
 
@@ -101,7 +103,9 @@ def load_case(case: Case):
 def variants(ablations: bool) -> list[tuple[str, dict, bool]]:
     """(name, LinkConfig fields, with the scene's topology)."""
     before = {"threshold": 0.6, "camera_bias": False, "travel": {"learn": False, "slack": 0.0, "skip": 0}}
-    rows = [("before", before, False), ("auto", {}, False), ("topology before", before, True), ("topology", {}, True)]
+    rows = [("before", before, False), ("auto", {}, False), ("topology before", before, True), ("topology", {}, True),
+            ("online (reid live's linker)", {"mode": "online"}, False),
+            ("topology, online", {"mode": "online"}, True)]
     if ablations:
         rows += [
             ("auto, bias kept", {"camera_bias": False}, False),
@@ -189,7 +193,7 @@ def bench_case(case: Case, ablations: bool) -> list[dict]:
                      "threshold": report.calibration.threshold, "idf1": idf1, "ceiling": ceiling,
                      "ratio": idf1 / ceiling, "link_s": seconds, "rank1": rank1,
                      "windows": len(report.travel.links()) if report.travel is not None else 0})
-        if ablations and name in ("auto", "topology"):
+        if ablations and name in ("auto", "topology", "online (reid live's linker)"):
             th, best = truth_threshold(sightings, tracks, case.gt, cfg, topo)
             rows.append({**rows[-1], "variant": f"{name}, threshold from the truth", "threshold": th, "idf1": best,
                          "ratio": best / ceiling})

@@ -69,7 +69,7 @@ def search(
         meta = g.store.meta()
         weights = str(reid_weights) if reid_weights is not None else meta.get("weights")
         if weights:
-            embedder = CropEmbedder.from_checkpoint(weights, device=device)
+            embedder = CropEmbedder.from_checkpoint(weights, device=device, flag="--reid-weights")
         elif str(meta.get("embedder", "")).startswith("imagenet:"):
             embedder = CropEmbedder.from_imagenet(meta["embedder"].split(":", 1)[1], device=device)
         else:

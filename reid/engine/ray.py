@@ -363,7 +363,7 @@ class EmbedActor:
     def __init__(self, weights: str, device: str, batch_size: int) -> None:
         from reid.models.inference import CropEmbedder
 
-        self.embedder = CropEmbedder.from_checkpoint(weights, device=device, batch_size=batch_size)
+        self.embedder = CropEmbedder.from_checkpoint(weights, device=device, batch_size=batch_size, flag="--reid-weights")
         self.batch_size = batch_size
 
     def embed(self, records: list[Any]) -> Any:

@@ -61,9 +61,10 @@ class LinkConfig(ConfigModel):
     of the pairs of tracklets one camera saw at the same time reach (surely different vehicles); with fewer than
     ``calibration_min_pairs`` of either, ``fallback_threshold``.
     ``reid gallery calibrate`` picks a number on a labelled scene instead. ``camera_bias`` centres each
-    camera's vectors on the camera's mean before matching. ``mode: batch`` clusters all new tracklets together
-    (identities already in the gallery are fixed seeds, so their ids never change); ``online`` takes tracklets
-    one at a time in time order and attaches each to the nearest identity prototype, as a live system would.
+    camera's vectors on the camera's mean before matching (a live linker: on the camera's mean so far).
+    ``mode: batch`` clusters all new tracklets together (identities already in the gallery are fixed seeds, so
+    their ids never change); ``online`` replays them through the live linker (:mod:`reid.live.linker`) in the
+    order they end, which is what ``reid live`` would have answered.
     """
 
     threshold: float | Literal["auto"] = "auto"

@@ -4,7 +4,9 @@ A live run gives each tracklet its id at once and never changes it. Afterwards, 
 at hand, constrained average-linkage clustering (:func:`reid.gallery.linker.link_batch`) usually does better.
 Tracklets that overlap ``[since, until]`` are linked again; tracklets outside the range keep their identities
 and enter as fixed seeds (new members may join them, two seeds never merge), so identities outside the range
-never change id. The answer is written in one transaction; identities left without a tracklet are removed.
+never change id, and a newly formed identity takes the id of the stored identity it holds most of, so relinking
+what did not change changes nothing (and writes nothing). The answer is written in one transaction; identities
+left without a tracklet are removed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class RelinkResult:
     identities_before: int  # distinct identities of the range before
     identities_after: int  # ... and after
     new_identities: int
-    run: str
+    run: str  # the key of the relinking in the gallery's runs; "" when nothing changed (nothing was written)
 
 
 def relink(gallery_dir: str | Path, cfg: LinkConfig | None = None, topology: Any = None,
@@ -59,11 +61,31 @@ def relink(gallery_dir: str | Path, cfg: LinkConfig | None = None, topology: Any
         sightings += [Sighting(t.camera, t.t_start, t.t_end, t.feature, key=t.row_id, num_boxes=t.num_boxes)
                       for t in inside]
         result = link(sightings, cfg, topology, next_id=gallery.next_identity())
-        new_ids = result.identities[len(keep):]
+        new_ids = _keep_old_ids(inside, result.identities[len(keep):], fixed)
         mapping = {t.row_id: gid for t, gid in zip(inside, new_ids, strict=True)}
         key = f"relink-{uuid.uuid4().hex}"
-        created = [g for g in result.new_identities if g not in fixed]
-        changed = gallery.store.reassign(key, f"relink {since}..{until}", mapping, created)
+        created = sorted({g for g in new_ids if g not in fixed and g not in {t.identity for t in inside}})
+        if created or any(mapping[t.row_id] != t.identity for t in inside):
+            changed = gallery.store.reassign(key, f"relink {since}..{until}", mapping, created)
+        else:
+            changed, key = 0, ""  # the same answer as stored: nothing to write, no run to record
     return RelinkResult(tracklets=len(inside), changed=changed,
                         identities_before=len({t.identity for t in inside}),
                         identities_after=len(set(new_ids)), new_identities=len(created), run=key)
+
+
+def _keep_old_ids(inside: list[Any], linked: list[int], fixed: set[int]) -> list[int]:
+    """The linked ids of the range's tracklets, with each newly formed identity under the old id of the identity
+    it holds most of (each old id once, largest overlaps first): relinking what did not change changes no id,
+    and an identity that only gained or lost a few tracklets keeps its id. Seeds (``fixed``) keep theirs."""
+    from collections import Counter
+
+    overlap = Counter((g, t.identity) for t, g in zip(inside, linked, strict=True)
+                      if g not in fixed and t.identity not in fixed)
+    renamed: dict[int, int] = {}
+    used: set[int] = set()
+    for (group, old), _ in sorted(overlap.items(), key=lambda item: (-item[1], item[0])):
+        if group not in renamed and old not in used:
+            renamed[group] = old
+            used.add(old)
+    return [renamed.get(g, g) for g in linked]

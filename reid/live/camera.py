@@ -6,6 +6,9 @@ track's best K crops, and emits :class:`TrackletEvent` values:
 - when a track ends: unseen for ``lost_grace`` seconds inside the view, or ``exit_grace`` seconds when its last
   box touched the frame border or its motion carries it there (a vehicle driving out of view), so that its
   global id follows within about a second; a track the tracker finds again later continues as a new tracklet;
+  but a track that started meanwhile right where the ended one was heading (the tracker broke a vehicle's
+  track as it drove into view, or for a missed frame) is its continuation and takes its id, as rejoining does
+  in batch mode;
 - every ``emit_every`` seconds while a vehicle stays in view (a long stay), with the best crops so far.
 
 State per track is bounded: K crops, a few numbers, and the boxes seen since its last emission. The tracker's
@@ -129,6 +132,8 @@ class LiveCamera:
         decided = time.time()  # the track's end: the latency to its global id is counted from here
         summaries = []
         for s in self.acc.pop_finished(final=final):
+            if not final and self._continued(s):
+                continue
             track = self.tracks.pop(s.tracklet.track_id)
             self.ids.end(track.local_id)
             if s.tracklet.num_boxes < self.cfg.min_boxes and track.sequence == 0:
@@ -138,6 +143,27 @@ class LiveCamera:
             if self.cfg.save_crops:
                 self._save_crops([s for s, _ in summaries])
             self._send(summaries, final=True, decided=decided)
+
+    def _continued(self, s: Any) -> bool:
+        """Whether a track that just ended goes on as a live track that started right where it ended (the
+        tracker lost a vehicle that drove into or out of view, or missed it for a frame): that track takes its
+        id, boxes and crops, and the two are one tracklet, as rejoining makes them in batch mode. Without
+        vectors to compare yet, only a start within half a vehicle's size of where the ended track was heading
+        counts."""
+        from reid.video.rejoin import BORDER_DISTANCE
+
+        if not self.cfg.rejoin.enabled:
+            return False
+        following = self.acc.continuation(s, self.cfg.rejoin, BORDER_DISTANCE)
+        if following is None:
+            return False
+        ended, rest = self.tracks.pop(s.tracklet.track_id), self.tracks.pop(following)
+        self.acc.continue_with(s, following)
+        self.ids.adopt(following, into=ended.local_id)
+        ended.boxes.extend(rest.boxes)
+        ended.seen_wall = rest.seen_wall
+        self.tracks[ended.local_id] = ended
+        return True
 
     def _emit_long_stays(self, now: float) -> None:
         due = []

@@ -187,9 +187,11 @@ class CropEmbedder:
     # -- constructors ---------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "auto", batch_size: int = 64, backend: str = "auto"
+        cls, path: str | Path, device: str = "auto", batch_size: int = 64, backend: str = "auto",
+        flag: str = "--weights",
     ) -> CropEmbedder:
-        """A trained network from a ``reid train`` checkpoint (``best.pt`` / ``last.pt``)."""
+        """A trained network from a ``reid train`` checkpoint (``best.pt`` / ``last.pt``); ``flag`` is the option
+        that named it, for the hint of an error."""
         from reid.models.checkpoint import (
             checkpoint_identity,
             checkpoint_interpolation,
@@ -197,8 +199,8 @@ class CropEmbedder:
             model_from_checkpoint,
         )
 
-        ckpt = load_checkpoint(path)
-        model = model_from_checkpoint(ckpt)
+        ckpt = load_checkpoint(path, flag=flag)
+        model = model_from_checkpoint(ckpt, flag=flag)
         return cls(
             model,
             ckpt["input_size"],

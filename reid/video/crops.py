@@ -101,6 +101,16 @@ class BestCrops:
             heapq.heapreplace(self._heap, item)
         return True
 
+    def absorb(self, crops: list[KeptCrop]) -> None:
+        """Take crops kept by another piece of the same track; the best ``k`` of both stay."""
+        for item in crops:
+            if item.quality <= self.floor:
+                continue
+            if len(self._heap) < self.k:
+                heapq.heappush(self._heap, item)
+            else:
+                heapq.heapreplace(self._heap, item)
+
     def items(self) -> list[KeptCrop]:
         """Kept crops, best first."""
         return sorted(self._heap, reverse=True)

@@ -254,7 +254,7 @@ def load_embedder(config: TrackConfig) -> Embedder | None:
 
         require_file(config.reid_weights, "re-ID checkpoint", "--reid-weights")
         return CropEmbedder.from_checkpoint(
-            config.reid_weights, device=config.device, batch_size=config.embed_batch_size
+            config.reid_weights, device=config.device, batch_size=config.embed_batch_size, flag="--reid-weights"
         )
     return CropEmbedder.from_imagenet(
         config.reid_arch, device=config.device, batch_size=config.embed_batch_size

@@ -27,6 +27,26 @@ from reid.video.tracklets import TrackSummary, centre, normalise
 BORDER_DISTANCE = 0.5  # in vehicle sizes: how close pieces touching the frame border must be to be joined
 
 
+def continues(a: TrackSummary, b: TrackSummary, config: RejoinConfig, limit: float | None = None) -> float | None:
+    """Whether ``b`` can continue ``a`` by time and place (the rules of the module docstring less the vectors):
+    the distance from where ``a`` was heading to ``b``'s start, in vehicle sizes, or None. ``limit`` (vehicle
+    sizes) replaces the rule's own (``max_distance``, or ``BORDER_DISTANCE`` at the frame border)."""
+    ta, tb = a.tracklet, b.tracklet
+    if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame or _opposite(a.velocity, b.velocity):
+        return None
+    gap_s = tb.first_time - ta.last_time
+    if gap_s <= 0 or gap_s > config.max_gap:
+        return None
+    gap_frames = tb.first_frame - ta.last_frame
+    start = centre(b.first_box)
+    moved = centre(a.last_box) + a.velocity * gap_frames
+    dist = min(np.linalg.norm(start - moved), np.linalg.norm(start - centre(a.last_box)))
+    size = max(a.size, b.size, _side(a.last_box), _side(b.first_box))
+    if limit is None:
+        limit = BORDER_DISTANCE if (a.left_at_border or b.entered_at_border) else config.max_distance
+    return float(dist / size) if dist <= limit * size else None
+
+
 def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float) -> list[tuple[int, int]]:
     """Pairs ``(earlier_id, later_id)`` to join, chosen greedily by gap, then similarity."""
     candidates: list[tuple[float, float, int, int]] = []
@@ -35,24 +55,11 @@ def rejoin_pairs(summaries: list[TrackSummary], config: RejoinConfig, fps: float
         ta = a.tracklet
         for b in usable:
             tb = b.tracklet
-            if tb.track_id == ta.track_id or tb.first_frame <= ta.last_frame:
-                continue
-            if _opposite(a.velocity, b.velocity):
-                continue
-            gap_s = tb.first_time - ta.last_time
-            if gap_s <= 0 or gap_s > config.max_gap:
-                continue
-            gap_frames = tb.first_frame - ta.last_frame
-            start = centre(b.first_box)
-            moved = centre(a.last_box) + a.velocity * gap_frames
-            dist = min(np.linalg.norm(start - moved), np.linalg.norm(start - centre(a.last_box)))
-            size = max(a.size, b.size, _side(a.last_box), _side(b.first_box))
-            limit = BORDER_DISTANCE if (a.left_at_border or b.entered_at_border) else config.max_distance
-            if dist > limit * size:
+            if continues(a, b, config) is None:
                 continue
             sim = float(np.dot(ta.feature, tb.feature))
             if sim >= config.min_similarity:
-                candidates.append((gap_s, -sim, ta.track_id, tb.track_id))
+                candidates.append((tb.first_time - ta.last_time, -sim, ta.track_id, tb.track_id))
     candidates.sort()
     has_next: set[int] = set()
     has_prev: set[int] = set()

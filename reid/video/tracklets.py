@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class TrackState:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, centre
     size: float = 0.0  # largest sqrt(box area) seen: the vehicle's size even when the last box was cut
     classes: Counter = field(default_factory=Counter)
+    continues_other: bool = False  # this track is the rest of an earlier one (it took that one's id)
 
     def observe(self, frame: int, t: float, box: np.ndarray, cls: int, step: int) -> None:
         if self.num_boxes:
@@ -110,6 +111,10 @@ class FreshIds:
         """Track ``track_id`` ended: a tracker id that comes back for it gets a new id."""
         self.current = {t: i for t, i in self.current.items() if i != track_id}
 
+    def adopt(self, track_id: int, into: int) -> None:
+        """The tracker's track now known as ``track_id`` continues ``into`` (an ended track): it takes that id."""
+        self.current = {t: (into if i == track_id else i) for t, i in self.current.items() if i != into}
+
 
 class TrackletAccumulator:
     """Feeds tracker rows in, hands finished :class:`TrackSummary` values out."""
@@ -161,12 +166,42 @@ class TrackletAccumulator:
         shift = np.repeat(s.velocity * max(unseen, 1), 2)
         return self._at_border(s.last_box + shift)
 
+    def continuation(self, ended: TrackSummary, config: Any, limit: float) -> int | None:
+        """The live track that continues the track that just ended, if one does by time and place
+        (:func:`reid.video.rejoin.continues` within ``limit`` vehicle sizes, the closest): a track the tracker
+        broke while a vehicle drove into or out of view, or for a frame or two of missed detections."""
+        from reid.video.rejoin import continues
+
+        best: tuple[float, int] | None = None
+        for tid, state in self.live.items():
+            if state.continues_other or state.first_frame <= ended.tracklet.last_frame:
+                continue
+            distance = continues(ended, self._summarise(state, with_crops=False), config, limit)
+            if distance is not None and (best is None or distance < best[0]):
+                best = (distance, tid)
+        return best[1] if best is not None else None
+
+    def continue_with(self, ended: TrackSummary, track_id: int) -> None:
+        """Live track ``track_id`` is the rest of ``ended``: it becomes that track (``ended``'s id, its start,
+        boxes and crops), and ``track_id`` is gone."""
+        state = self.live.pop(track_id)
+        t = ended.tracklet
+        state.track_id = t.track_id
+        state.first_frame, state.first_time = t.first_frame, t.first_time - self.time_offset
+        state.first_box = ended.first_box.copy()
+        state.num_boxes += t.num_boxes
+        state.size = max(state.size, ended.size)
+        state.classes[int(t.cls)] += t.num_boxes
+        state.crops.absorb(ended.crops)
+        state.continues_other = True
+        self.live[t.track_id] = state
+
     def snapshot(self, track_id: int) -> TrackSummary:
         """A summary of a track that is still alive (its best crops so far, copied), for a periodic emission."""
         return self._summarise(self.live[track_id])
 
-    def _summarise(self, s: TrackState) -> TrackSummary:
-        kept = s.crops.items()
+    def _summarise(self, s: TrackState, with_crops: bool = True) -> TrackSummary:
+        kept = s.crops.items() if with_crops else []
         tracklet = Tracklet(
             camera=self.camera,
             track_id=s.track_id,

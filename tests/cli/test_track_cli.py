@@ -129,3 +129,12 @@ def test_track_with_random_reid_checkpoint(video: Path, tmp_path: Path) -> None:
     records = [json.loads(x) for x in (out / "tracklets.jsonl").read_text().splitlines()]
     assert records and all(r["crops"] and Path(r["crops"][0]).is_file() for r in records)
     assert "yes" in result.stdout  # the vector column
+
+
+def test_a_damaged_reid_checkpoint_names_the_flag_that_gave_it(video: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "best.pt"
+    broken.write_bytes(b"PK\x03\x04 not a checkpoint at all")
+    result = run_cli("track", str(video), "--detector", "motion", "--reid-weights", str(broken),
+                     "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, str(broken), "--reid-weights")
+    assert "check --weights" not in " ".join(result.stderr.split())

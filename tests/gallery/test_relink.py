@@ -57,3 +57,28 @@ def test_relinking_keeps_the_gallery_vectors_and_index(gallery: Path) -> None:
 def test_an_empty_range_is_a_clear_error(gallery: Path) -> None:
     with pytest.raises(InputError, match="no tracklet"):
         relink(gallery, since=1000.0, until=2000.0)
+
+
+def test_relinking_again_what_did_not_change_changes_no_id_and_writes_nothing(gallery: Path) -> None:
+    relink(gallery, LinkConfig(threshold=0.8), since=50.0)
+    with Gallery.open(gallery, create=False) as g:
+        before = {(t.camera, t.track_id): t.identity for t in g.tracklets(with_features=False)}
+        runs = g.info()["runs"]
+    again = relink(gallery, LinkConfig(threshold=0.8), since=50.0)
+    assert again.changed == 0 and again.new_identities == 0 and again.run == ""
+    with Gallery.open(gallery, create=False) as g:
+        assert {(t.camera, t.track_id): t.identity for t in g.tracklets(with_features=False)} == before
+        assert g.info()["runs"] == runs
+
+
+def test_a_joined_identity_keeps_the_id_of_the_larger_part(tmp_path: Path) -> None:
+    root = tmp_path / "g"
+    with Gallery.open(root, embedder="net", dim=4) as g:
+        # one vehicle stored as identity 5 (three sightings) and identity 9 (one): relinked, they are one
+        rows = [row("cam1", 1, 0.0, 5, unit(1, 0)), row("cam2", 1, 5.0, 5, unit(1, 0.05)),
+                row("cam3", 1, 9.0, 5, unit(1, 0.02)), row("cam1", 2, 30.0, 9, unit(1, 0.04))]
+        g.add_run("live", "src", {"cam1": {}, "cam2": {}, "cam3": {}}, rows, [5, 9])
+    result = relink(root, LinkConfig(threshold=0.8))
+    assert result.identities_after == 1 and result.new_identities == 0 and result.changed == 1
+    with Gallery.open(root, create=False) as g:
+        assert {t.identity for t in g.tracklets(with_features=False)} == {5}
