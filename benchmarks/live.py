@@ -1,6 +1,8 @@
 """Live benchmark: synthetic 3-camera scenes served as live MJPEG streams from 127.0.0.1, in real time, and
 ``reid live`` on them, against batch mode (``reid track CAMERAS_DIR``) on the same footage.
 
+Both modes get the same information: the scene's ``cameras.yaml`` links (batch mode reads them from the
+folder, the live run from its sources file), or with ``--no-topology`` neither (both learn travel windows).
 Reports, in one table, per scene (``--seeds``) and on average:
 
 - the cross-camera IDF1 of the live run and of batch mode (goal: live within 0.03 of batch), both with
@@ -94,10 +96,12 @@ def scene_for(root: Path, args: argparse.Namespace, seed: int) -> Path:
     return scene
 
 
-def run_batch(root: Path, scene: Path, ckpt: Path, threshold: float | str,
-              online_threshold: float | str) -> tuple[float, float]:
-    """Batch mode (``reid track CAMERAS_DIR``): its cross-camera IDF1, and the IDF1 of the live linker replayed
-    on the same tracklets (``mode: online``), which tells the linking part of a gap from the tracking part."""
+def run_batch(root: Path, scene: Path, ckpt: Path, threshold: float | str, online_threshold: float | str,
+              topology: bool) -> tuple[float, float]:
+    """Batch mode (``reid track CAMERAS_DIR``, with the scene's ``cameras.yaml`` links when ``topology``): its
+    cross-camera IDF1, and the IDF1 of the live linker replayed on the same tracklets (``mode: online``) less
+    that of batch linking of them, which tells the linking part of a gap from the tracking part."""
+    from reid.cameras import load_cameras
     from reid.evaluation.mtmc import evaluate_mtmc
     from reid.gallery.calibrate import labelled_sightings, score_linking
     from reid.gallery.config import LinkConfig
@@ -105,16 +109,19 @@ def run_batch(root: Path, scene: Path, ckpt: Path, threshold: float | str,
     from reid.video.config import TrackConfig
 
     track = TrackConfig(detector="motion", reid_weights=str(ckpt), device="cpu")
-    out = root / f"batch-{scene.name}-{threshold}"
-    run_camera_folder(scene, out, track, LinkConfig(threshold=threshold), report=False)
+    out = root / f"batch-{scene.name}-{threshold}-{'topology' if topology else 'none'}"
+    run_camera_folder(scene, out, track, LinkConfig(threshold=threshold, use_topology=topology), report=False)
     sightings, truth = labelled_sightings(out, scene / "gt")
-    batch = score_linking(sightings, truth, LinkConfig(threshold=threshold)).idf1
-    replay = score_linking(sightings, truth, LinkConfig(mode="online", threshold=online_threshold)).idf1
+    links = load_cameras(scene / "cameras.yaml") if topology else None
+    batch = score_linking(sightings, truth, LinkConfig(threshold=threshold), links).idf1
+    replay = score_linking(sightings, truth, LinkConfig(mode="online", threshold=online_threshold), links).idf1
     return evaluate_mtmc(out / "mot", scene / "gt", per_camera=False).idf1, replay - batch
 
 
 def run_live_once(root: Path, scene: Path, ckpt: Path, threshold: float | str, minutes: float | None,
-                  drop: str, name: str | None = None) -> dict:
+                  drop: str, name: str | None = None, topology: bool = False) -> dict:
+    """``reid live`` on the scene served as MJPEG streams (with the scene's ``cameras.yaml`` links in the
+    sources file when ``topology``, as batch mode reads them from the folder)."""
     import yaml
 
     from reid.evaluation.mtmc import evaluate_mtmc
@@ -125,8 +132,10 @@ def run_live_once(root: Path, scene: Path, ckpt: Path, threshold: float | str, m
     loop = minutes is not None
     server = MjpegServer({c: scene / f"{c}.mp4" for c in CAMERAS}, clock="connect", loop=loop).start()
     sources = root / ("sources-long.yaml" if loop else "sources.yaml")
-    sources.write_text(yaml.safe_dump({"kind": "cameras", "cameras": {c: {"source": server.url(c)}
-                                                                        for c in CAMERAS}}))
+    doc = {"kind": "cameras", "cameras": {c: {"source": server.url(c)} for c in CAMERAS}}
+    if topology:
+        doc["links"] = yaml.safe_load((scene / "cameras.yaml").read_text()).get("links", [])
+    sources.write_text(yaml.safe_dump(doc))
     out = root / (name or ("live-long" if loop else f"live-{drop}"))
     cfg = LiveConfig.model_validate({"track": {"detector": "motion", "reid_weights": str(ckpt), "device": "cpu"},
                                      "link": {"mode": "online", "threshold": threshold},
@@ -173,6 +182,8 @@ def main() -> None:
     parser.add_argument("--calibrated", action="store_true",
                         help="also each mode at the threshold calibrated for it on another scene (a second live "
                              "run per scene)")
+    parser.add_argument("--no-topology", action="store_true",
+                        help="link without the scene's cameras.yaml links (both modes learn travel windows)")
     parser.add_argument("--train-ids", type=int, default=300, help="identities the network is trained on")
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--reid-weights", default=None)
@@ -190,12 +201,14 @@ def main() -> None:
     for seed in [int(x) for x in args.seeds.split(",")]:
         scene = scene_for(root, args, seed)
         for name, batch_threshold, live_threshold in settings:
-            batch, link_gap = run_batch(root, scene, ckpt, batch_threshold, live_threshold)
-            live = run_live_once(root, scene, ckpt, live_threshold, None, "newest", name=f"live-{name}-{seed}")
+            batch, link_gap = run_batch(root, scene, ckpt, batch_threshold, live_threshold, not args.no_topology)
+            live = run_live_once(root, scene, ckpt, live_threshold, None, "newest", name=f"live-{name}-{seed}",
+                                 topology=not args.no_topology)
             rows.append({"seed": seed, "setting": name, "batch": batch, "live": live, "link_gap": link_gap})
     print(f"# live benchmark, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}; scenes 3 cameras x {args.seconds:g} s at {args.fps:g} fps "
-          f"{args.width}x{args.height}, {args.vehicles} vehicles, seeds {args.seeds}"
+          f"{args.width}x{args.height}, {args.vehicles} vehicles, seeds {args.seeds}, "
+          f"{'no topology (windows learned)' if args.no_topology else 'the scene cameras.yaml links in both modes'}"
           + (f"; calibrated thresholds (another scene): batch {thresholds['batch']:.3f}, live "
              f"{thresholds['online']:.3f}" if args.calibrated else ""))
     print("| scene | threshold | batch IDF1 | live IDF1 | live - batch | of which linking | latency p50 / p99 | "
