@@ -30,8 +30,11 @@ class CameraInfo(ConfigModel):
     file (read at its own frame rate, as if live). Camera folders (``reid track DIR``) do not need it.
     """
 
-    fps: float = Field(10.0, gt=0, description="frames per second of the camera's video")
-    start_time: float = Field(0.0, description="time of the first frame, seconds on the clock shared by all cameras")
+    fps: float = Field(10.0, gt=0, le=1000, allow_inf_nan=False,
+                       description="frames per second of the camera's video")
+    start_time: float = Field(0.0, ge=-1e12, le=1e12, allow_inf_nan=False,
+                              description="time of the first frame, seconds on the clock shared by all cameras "
+                              "(finite; epoch seconds fit)")
     source: str | int | None = Field(None, description="reid live: URL, webcam index or file of this camera")
 
     def frame_time(self, frame: int) -> float:

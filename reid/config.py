@@ -99,7 +99,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path`` with errors that name the file (and the line, and a duplicated key)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", "check --config")
+        raise ConfigError(f"config file {path} does not exist", "check the path")
     try:
         data = load_yaml_text(path.read_text(encoding="utf-8"))
     except DuplicateKeyError as exc:

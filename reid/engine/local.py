@@ -183,11 +183,14 @@ def _shut_down(procs: list[Any], stop_flag: Any, grace: float) -> None:
 
 
 def _worker_main(job_queue: Any, messages: Any, stop_flag: Any, parent: int) -> None:
-    """A worker process: die with the parent, leave Ctrl-C to it, and run jobs until told there are none."""
+    """A worker process: die with the parent, leave Ctrl-C and SIGTERM to it, and run jobs until told there are
+    none. (``timeout``, ``kill -- -PGID`` and a service manager signal the whole process group: the driver
+    stops its workers itself, through ``stop_flag`` and then SIGKILL, so one signal makes one clean stop.)"""
     import signal
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while not stop_flag.is_set():
         group = job_queue.get()
         if group is None:

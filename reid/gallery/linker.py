@@ -36,7 +36,7 @@ from typing import Protocol
 
 import numpy as np
 
-from reid.errors import ConfigError
+from reid.errors import ConfigError, InputError
 from reid.gallery.camera_bias import normalise, remove_camera_bias
 from reid.gallery.config import LinkConfig
 from reid.gallery.flows import assign_flows
@@ -211,7 +211,18 @@ def prepare_features(sightings: Sequence[Sighting], cfg: LinkConfig) -> tuple[np
     with_feature = [i for i, s in enumerate(sightings) if s.feature is not None]
     if not with_feature:
         return np.zeros((0, 0), np.float32), with_feature
-    feats = normalise(np.vstack([np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]))
+    rows = [np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]
+    sizes = sorted({r.size for r in rows})
+    if len(sizes) > 1:
+        raise InputError(f"tracklet vectors of {len(sizes)} sizes ({', '.join(map(str, sizes[:3]))}) cannot be "
+                         "linked together", "they come from different networks: link tracklets of one network")
+    bad = [i for i, r in zip(with_feature, rows, strict=True) if not np.isfinite(r).all()]
+    if bad:
+        s = sightings[bad[0]]
+        raise InputError(f"{len(bad)} tracklet vector(s) have non-finite values (NaN or inf), the first of camera "
+                         f"{s.camera} at {s.t_start:.1f} s", "the network that made them is damaged, or the gallery "
+                         "was changed by hand: embed them again")
+    feats = normalise(np.vstack(rows))
     if cfg.camera_bias:
         feats = remove_camera_bias(feats, [sightings[i].camera for i in with_feature])
     return feats, with_feature

@@ -72,7 +72,8 @@ class SimilarityHistogram:
         return int(self.counts.sum())
 
     def add(self, similarities: np.ndarray | Sequence[float], camera: str | None = None) -> None:
-        sims = np.clip(np.asarray(similarities, np.float64).reshape(-1), -1.0, 1.0)
+        sims = np.asarray(similarities, np.float64).reshape(-1)
+        sims = np.clip(sims[np.isfinite(sims)], -1.0, 1.0)  # a NaN has no bin (it would index far outside)
         if not sims.size:
             return
         bins = np.minimum(((sims + 1.0) * (BINS / 2)).astype(np.int64), BINS - 1)
@@ -82,7 +83,8 @@ class SimilarityHistogram:
 
     def remove(self, similarities: np.ndarray | Sequence[float]) -> None:
         """Take back similarities added before (a live linker's match that no longer holds)."""
-        sims = np.clip(np.asarray(similarities, np.float64).reshape(-1), -1.0, 1.0)
+        sims = np.asarray(similarities, np.float64).reshape(-1)
+        sims = np.clip(sims[np.isfinite(sims)], -1.0, 1.0)
         if sims.size:
             bins = np.minimum(((sims + 1.0) * (BINS / 2)).astype(np.int64), BINS - 1)
             np.subtract.at(self.counts, bins, 1)

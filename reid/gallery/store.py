@@ -406,6 +406,11 @@ class GalleryStore:
             vecs.append(np.frombuffer(blob, dtype=np.float32))
         if not vecs:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        sizes = sorted({v.size for v in vecs})
+        if len(sizes) > 1:
+            raise GalleryError(f"gallery {self.path.parent} holds vectors of {len(sizes)} sizes "
+                               f"({', '.join(map(str, sizes[:3]))}): it was changed by another program",
+                               "restore it from a copy, or start a new gallery")
         return np.asarray(ids, np.int64), np.vstack(vecs)
 
     # -- writes -------------------------------------------------------------------------------------------

@@ -154,7 +154,8 @@ class LiveCamera:
 
         if not self.cfg.rejoin.enabled:
             return False
-        following = self.acc.continuation(s, self.cfg.rejoin, BORDER_DISTANCE)
+        emitted = {local for local, track in self.tracks.items() if track.sequence > 0}  # these have an id
+        following = self.acc.continuation(s, self.cfg.rejoin, BORDER_DISTANCE, exclude=emitted)
         if following is None:
             return False
         ended, rest = self.tracks.pop(s.tracklet.track_id), self.tracks.pop(following)
@@ -172,7 +173,7 @@ class LiveCamera:
             if state is None:
                 continue
             since = state.first_time if track.last_emit is None else track.last_emit
-            if now - since >= self.live.emit_every:
+            if now - since >= self.live.emit_every and track.boxes:  # a lost track has nothing new to say
                 due.append((self.acc.snapshot(local), track))
         if due:
             self._send(due, final=False, decided=time.time())

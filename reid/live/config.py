@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from reid.config import ConfigModel
 from reid.engine.config import EngineConfig
@@ -41,3 +41,19 @@ class LiveConfig(ConfigModel):
     file_speed: float = Field(
         1.0, gt=0, description="a file source plays at this multiple of its frame rate (1: as if live)")
     engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _online_unless_said(cls, link: object) -> object:
+        """``--set link.threshold=0.5`` (a ``link:`` section without ``mode``) links online, as reid live does."""
+        if isinstance(link, dict) and "mode" not in link:
+            return {**link, "mode": "online"}
+        return link
+
+    @field_validator("link")
+    @classmethod
+    def _links_online(cls, link: LinkConfig) -> LinkConfig:
+        if link.mode != "online":
+            raise ValueError("reid live gives each tracklet its id at once (link.mode: online); batch linking of a "
+                             "stored period is reid gallery relink")
+        return link

@@ -171,6 +171,11 @@ class OnlineLinker:
         if feature is None:
             return None
         vector = _unit(feature)
+        if not np.isfinite(vector).all():
+            from reid.errors import WeightsError
+
+            raise WeightsError(f"a tracklet vector of camera {camera} has non-finite values (NaN or inf)",
+                               "the re-ID network is damaged: check --reid-weights (or the gallery's vectors)")
         if not self.cfg.camera_bias:
             return vector
         if self.centring is None:

@@ -181,3 +181,60 @@ def load_manifest(out: Path) -> dict[str, Any] | None:
 
 def save_manifest(out: Path, data: dict[str, Any]) -> None:
     atomic_write_json(out / LIVE_MANIFEST, data)
+
+
+def written_since(out: Path, events_offset: int, mot_offsets: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Per camera, the largest local id and the next frame number a session wrote, read from what it appended
+    to ``events.jsonl`` and ``mot/<camera>.txt`` after the offsets it recorded when it started: the counters of
+    a session that died before it could save them (a restart must not give its ids again)."""
+    found: dict[str, dict[str, int]] = {}
+    path = out / EVENTS
+    if path.is_file():
+        with open(path, "rb") as handle:
+            handle.seek(min(int(events_offset), path.stat().st_size))
+            for line in handle:
+                try:
+                    e = json.loads(line)
+                    camera, track = str(e["camera"]), int(e["track_id"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn or foreign line: repair_events cut the last one already
+                entry = found.setdefault(camera, {"next_id": 0, "next_frame": 0})
+                entry["next_id"] = max(entry["next_id"], track)
+    mot = out / "mot"
+    for camera, offset in mot_offsets.items():
+        file = mot / f"{checked_component(camera)}.txt"
+        if not file.is_file():
+            continue
+        with open(file, "rb") as handle:
+            handle.seek(min(int(offset), file.stat().st_size))
+            for line in handle:
+                head = line.split(b",", 1)[0]
+                if head.isdigit():
+                    entry = found.setdefault(camera, {"next_id": 0, "next_frame": 0})
+                    entry["next_frame"] = max(entry["next_frame"], int(head))  # MOT frames are 1-based
+    return found
+
+
+def session_alive(session: dict[str, Any], status_file: Path, fresh: float = 30.0) -> bool:
+    """Whether the session that wrote ``session`` (a ``live.json`` entry with no end) still runs: its process
+    on this machine, or, on another machine, a ``status.json`` it rewrote in the last ``fresh`` seconds (a live
+    run rewrites it every second)."""
+    import socket
+
+    if session.get("ended") is not None:
+        return False
+    pid, host = session.get("pid"), session.get("host")
+    if host == socket.gethostname() and isinstance(pid, int):
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # a process of another user holds the pid: treat it as running
+        # the pid exists; it may have been reused since, so ask the status file too
+    try:
+        return time.time() - status_file.stat().st_mtime < fresh
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ same command continue the run later: identities keep their ids, local ids and fr
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -38,6 +39,7 @@ from reid.engine.messages import (
 from reid.errors import ConfigError, InputError, OutputError
 from reid.live.config import LiveConfig
 from reid.live.outputs import (
+    EVENTS,
     FORMAT,
     VERSION,
     LiveOutputs,
@@ -141,6 +143,7 @@ class _Driver:
         embedder = self.hooks.embedder if self.hooks.embedder is not None else load_embedder(cfg.track)
         manifest = None if opts.overwrite else load_manifest(out) if out.is_dir() else None
         source_map = {s.name: s.source for s in sources}
+        _refuse_if_running(manifest, out)
         if manifest is not None and manifest.get("sources") != source_map:
             raise OutputError(f"{out} holds a live run of other sources",
                               "use the same SOURCES.yaml to continue it, another --out, or --overwrite")
@@ -161,17 +164,18 @@ class _Driver:
         now = time.time()
         self.manifest = manifest or {"format": FORMAT, "version": VERSION, "sources": source_map, "epoch": now,
                                      "sessions": [], "cameras": {}}
+        repaired = repair_events(self.out)
+        if repaired:
+            self._notice(None, repaired)
+        self._after_crash([s.name for s in sources])
         self.run_key = f"live-{uuid.uuid4().hex}"
-        self.manifest["sessions"].append({"run": self.run_key, "started": now, "ended": None})
+        self.manifest["sessions"].append({"run": self.run_key, "started": now, "ended": None, **self._marks(sources)})
         save_manifest(self.out, self.manifest)
         from reid.live.store import LiveStore
 
         self.store = LiveStore(self.gallery, self.run_key, str(opts.sources),
                                {s.name: {"fps": None, "start_time": s.start_time} for s in sources})
         self.store.announce()  # `reid gallery relink` refuses a gallery a live run is writing
-        repaired = repair_events(self.out)
-        if repaired:
-            self._notice(None, repaired)
         self.outputs = LiveOutputs(self.out, cfg.status_every)
         live = cfg.model_copy()
         object.__setattr__(live, "epoch", float(self.manifest["epoch"]))  # the shared clock of the run
@@ -192,6 +196,39 @@ class _Driver:
             raise InputError("no camera of " + str(opts.sources) + " can be opened: " +
                              "; ".join(f"{f.camera}: {f.message}" for f in self.failures))
         return jobs
+
+    def _marks(self, sources: list[Any]) -> dict[str, Any]:
+        """What a session records when it starts: who runs it, and where its appends begin (for a restart after
+        it died without saving its counters)."""
+        import socket
+
+        from reid.outputs import checked_component
+
+        events = self.out / EVENTS
+        mot = {s.name: (self.out / "mot" / f"{checked_component(s.name)}.txt") for s in sources}
+        return {"pid": os.getpid(), "host": socket.gethostname(),
+                "events_offset": events.stat().st_size if events.is_file() else 0,
+                "mot_offsets": {name: (f.stat().st_size if f.is_file() else 0) for name, f in mot.items()}}
+
+    def _after_crash(self, cameras: list[str]) -> None:
+        """Refuse an output folder another live run is writing now; after a session that died without saving its
+        counters (SIGKILL, power loss), take them from what it appended, so no local id is given twice."""
+        from reid.live.outputs import written_since
+
+        sessions = self.manifest["sessions"]
+        last = sessions[-1] if sessions else None
+        if last is None or last.get("ended") is not None:
+            return
+        _refuse_if_running(self.manifest, self.out)  # checked before anything was written; once more, now
+        found = written_since(self.out, int(last.get("events_offset", 0)), dict(last.get("mot_offsets", {})))
+        for camera in cameras:
+            state = self.manifest["cameras"].setdefault(camera, {"next_id": 0, "next_frame": 0})
+            seen = found.get(camera, {})
+            state["next_id"] = max(int(state["next_id"]), seen.get("next_id", 0))
+            state["next_frame"] = max(int(state["next_frame"]), seen.get("next_frame", 0))
+        last["ended"] = last.get("started")  # it ended at some point; when is not known
+        last["interrupted"] = True
+        last["crashed"] = True
 
     # -- messages ----------------------------------------------------------------------------------------
 
@@ -310,11 +347,12 @@ class _Driver:
                             summary={"source": str(self.options.sources), "gallery": str(self.gallery_path),
                                      "mode": "live"})
 
-    def close(self, interrupted: bool) -> LiveResult:
+    def close(self, interrupted: bool, error: str | None = None) -> LiveResult:
         # per camera, "next_id" is the largest local id given and "next_frame" the next frame number: the next
         # session starts after both, so its ids and MOT rows never collide with this one's
         calibration = self.calibration()
-        self.manifest["sessions"][-1].update(ended=time.time(), interrupted=interrupted, linking=calibration)
+        self.manifest["sessions"][-1].update(ended=time.time(), interrupted=interrupted, linking=calibration,
+                                             **({"error": error} if error else {}))
         save_manifest(self.out, self.manifest)
         self.outputs.close()
         self.store.close()
@@ -322,7 +360,9 @@ class _Driver:
         report = self.write_report()
         for name in self.outputs.status:
             entry = self.outputs.status[name]
-            if entry.get("state") in ("running", "starting"):
+            if entry.get("state") in ("running", "starting", "ended", "complete") and error:
+                entry.update(state="failed", error=error)  # the run stopped on an error, not at its end
+            elif entry.get("state") in ("running", "starting"):
                 entry["state"] = "interrupted" if interrupted else "ended"
         self.outputs.write_status(running=False)
         self.gallery.close()
@@ -348,15 +388,19 @@ def run_live(options: LiveOptions, config: LiveConfig | None = None, hooks: Live
                               if config.engine.name == "local" else build_engine("ray", config=config.engine))
     previous = _on_sigusr1(driver) if hooks.report_request is None else None
     interrupted = False
+    error: str | None = None
     try:
         engine.run(jobs, driver.on_message, stop)
         interrupted = stop.is_set()
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with what was recorded so far
         interrupted = True
         raise
+    except BaseException as exc:  # the run stopped on an error: its status must not read like a normal end
+        error = str(exc)[:300] or type(exc).__name__
+        raise
     finally:
         _restore_sigusr1(previous)
-        result = driver.close(interrupted)
+        result = driver.close(interrupted, error)
         if hooks.engine is None and hasattr(engine, "shutdown"):
             engine.shutdown()
     if not result.cameras and result.failures:  # no camera could run at all: that is an error, not a run
@@ -370,6 +414,18 @@ def _stats(values: list[float]) -> LatencyStats:
         return LatencyStats()
     v = np.asarray(values, np.float64)
     return LatencyStats(len(v), float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(v.max()))
+
+
+def _refuse_if_running(manifest: dict[str, Any] | None, out: Path) -> None:
+    """An output folder whose last live session has not ended and still runs is refused, before anything is
+    written: two runs appending to one events.jsonl and one set of MOT files would interleave them."""
+    from reid.live.outputs import session_alive
+
+    sessions = (manifest or {}).get("sessions") or []
+    last = sessions[-1] if sessions else None
+    if isinstance(last, dict) and session_alive(last, out / "status.json"):
+        raise OutputError(f"{out} is being written by another reid live (process {last.get('pid')} on "
+                          f"{last.get('host')})", "stop that run first, or choose another --out")
 
 
 def _shared(config: LiveConfig) -> bool:

@@ -166,15 +166,17 @@ class TrackletAccumulator:
         shift = np.repeat(s.velocity * max(unseen, 1), 2)
         return self._at_border(s.last_box + shift)
 
-    def continuation(self, ended: TrackSummary, config: Any, limit: float) -> int | None:
+    def continuation(self, ended: TrackSummary, config: Any, limit: float,
+                     exclude: set[int] | frozenset[int] = frozenset()) -> int | None:
         """The live track that continues the track that just ended, if one does by time and place
         (:func:`reid.video.rejoin.continues` within ``limit`` vehicle sizes, the closest): a track the tracker
-        broke while a vehicle drove into or out of view, or for a frame or two of missed detections."""
+        broke while a vehicle drove into or out of view, or for a frame or two of missed detections. Tracks in
+        ``exclude`` (a live camera's tracks that were emitted already, under their own id) are not candidates."""
         from reid.video.rejoin import continues
 
         best: tuple[float, int] | None = None
         for tid, state in self.live.items():
-            if state.continues_other or state.first_frame <= ended.tracklet.last_frame:
+            if tid in exclude or state.continues_other or state.first_frame <= ended.tracklet.last_frame:
                 continue
             distance = continues(ended, self._summarise(state, with_crops=False), config, limit)
             if distance is not None and (best is None or distance < best[0]):

@@ -27,7 +27,9 @@ def live_cli(sources: Path, out: Path, ckpt: Path, *extra: str, wait: bool = Tru
     args = [sys.executable, "-m", "reid_cli.main", "live", str(sources), "--out", str(out), "--detector", "motion",
             "--reid-weights", str(ckpt), "--device", "cpu", "--link-threshold", str(threshold), *extra]
     if not wait:
-        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # a session of its own: a signal can go to the whole process group, as timeout and service managers send it
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
     return subprocess.run(args, capture_output=True, text=True, timeout=600)
 
 
@@ -142,7 +144,7 @@ def test_a_camera_whose_server_drops_reconnects_and_the_others_lose_nothing(worl
     assert {"cam2", "cam3"} <= {e["camera"] for e in events}
 
 
-def test_sigusr1_writes_the_report_sigterm_stops_cleanly_and_the_same_command_continues_the_ids(world: dict, tmp_path: Path) -> None:
+def test_sigusr1_writes_the_report_sigterm_to_the_group_stops_cleanly_and_the_same_command_continues_the_ids(world: dict, tmp_path: Path) -> None:
     scene = world["scene"]
     sources = write_sources(tmp_path / "sources.yaml", {c: str(scene / f"{c}.mp4") for c in CAMERAS})
     out = tmp_path / "out"
@@ -159,7 +161,7 @@ def test_sigusr1_writes_the_report_sigterm_stops_cleanly_and_the_same_command_co
         while not (out / "report.html").is_file() and time.time() < deadline:
             time.sleep(0.2)
         assert (out / "report.html").is_file() and proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # the driver and every camera worker get it: still one clean stop
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -189,3 +189,66 @@ def test_a_malformed_url_is_a_problem_of_its_camera(spec: str) -> None:
     from reid.live.sources import source_problem
 
     assert "URL" in (source_problem(spec) or "")
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def _as_if_killed(out: Path, pid: int) -> None:
+    """The folder as a session killed with SIGKILL leaves it: live.json as saved at its start (no end, the
+    counters of before it), everything it appended still there."""
+    manifest = json.loads((out / "live.json").read_text())
+    manifest["sessions"][-1].update(ended=None, pid=pid, events_offset=0, mot_offsets={})
+    manifest["sessions"][-1].pop("interrupted", None)
+    for state in manifest["cameras"].values():
+        state.update(next_id=0, next_frame=0)
+    (out / "live.json").write_text(json.dumps(manifest))
+
+
+def test_a_restart_after_the_driver_was_killed_gives_no_local_id_twice(live_scene: Path, embedder,
+                                                                          tmp_path: Path) -> None:
+    sources = write_sources(tmp_path / "sources.yaml", {"cam1": str(live_scene / "cam1.mp4")})
+    out = tmp_path / "out"
+    run(sources, out, embedder)
+    first = events(out)
+    _as_if_killed(out, _dead_pid())
+    run(sources, out, embedder)
+    later = events(out)[len(first):]
+    assert later and min(e["track_id"] for e in later) > max(e["track_id"] for e in first)
+    sessions = json.loads((out / "live.json").read_text())["sessions"]
+    assert sessions[0]["crashed"] is True and sessions[1]["ended"] is not None
+
+
+def test_a_second_live_run_on_an_output_folder_in_use_is_refused(live_scene: Path, embedder,
+                                                                   tmp_path: Path) -> None:
+    import subprocess
+
+    from reid.errors import OutputError
+
+    sources = write_sources(tmp_path / "sources.yaml", {"cam1": str(live_scene / "cam1.mp4")})
+    out = tmp_path / "out"
+    run(sources, out, embedder)
+    before = (out / "events.jsonl").read_bytes()
+    other = subprocess.Popen(["sleep", "30"])  # stands for the first run, still going
+    try:
+        _as_if_killed(out, other.pid)
+        (out / "status.json").touch()  # it rewrites its status every second
+        with pytest.raises(OutputError, match="being written by another reid live"):
+            run(sources, out, embedder)
+    finally:
+        other.kill()
+        other.wait()
+    assert (out / "events.jsonl").read_bytes() == before
+
+
+def test_live_settings_link_online_and_refuse_batch_linking() -> None:
+    from reid.config import load_config
+
+    assert load_config(LiveConfig, None, ["link.threshold=0.5"]).link.mode == "online"
+    with pytest.raises(ConfigError, match="reid gallery relink"):
+        load_config(LiveConfig, None, ["link.mode=batch"])

@@ -114,3 +114,20 @@ def test_prototype_table_answers_as_a_full_rebuild_would_through_adds_removals_r
         assert len(table) == len(sums)
         assert [g for g, _ in got] == [g for g, _ in expected]
         np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], atol=1e-5)
+
+
+def test_a_vector_with_nan_is_an_error_naming_the_network_not_a_crash() -> None:
+    import pytest
+
+    from reid.errors import WeightsError
+    from reid.gallery.selfcal import SimilarityHistogram
+
+    hist = SimilarityHistogram()
+    hist.add([0.5, float("nan"), float("inf")])  # no bin for what is not a similarity: left out
+    assert hist.total == 1
+    linker = OnlineLinker(LinkConfig())
+    linker.assign("cam1", 1, 0.0, 1.0, vec(1, 0))
+    bad = vec(1, 0)
+    bad[2] = np.nan
+    with pytest.raises(WeightsError, match="non-finite"):
+        linker.assign("cam2", 1, 5.0, 6.0, bad)
