@@ -167,7 +167,7 @@ def test_folder_the_user_may_not_write_is_one_line(video: Path, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_sigterm_mid_run_stops_cleanly_and_marks_the_camera_interrupted(tmp_path: Path) -> None:
-    long_video = write_video(tmp_path / "long.mp4", 1500)
+    long_video = write_video(tmp_path / "long.mp4", 6000)  # several seconds of work: the signal lands mid-run
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "reid_cli.main", "track", str(long_video), "--out", str(out),
                              *TRACK], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -177,8 +177,9 @@ def test_sigterm_mid_run_stops_cleanly_and_marks_the_camera_interrupted(tmp_path
             status = out / "status.json"
             if status.is_file() and "running" in status.read_text():
                 break
-            time.sleep(0.2)
-        time.sleep(1.0)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before the signal: make the video longer"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -104,7 +104,7 @@ def test_a_restarted_linker_has_the_gallery_cameras_means_from_its_first_trackle
     bias = 1.2 * unit(rng.standard_normal(32))
     looks, events = traffic(rng, 12, travel=10.0, noise=0.2)
     stored = []
-    for k, (cam, t0, t1, v, i) in enumerate(events):
+    for cam, t0, t1, v, i in events:
         v = unit(v + bias) if cam == "cam2" else v
         stored.append(type("Stored", (), {"identity": i + 1, "camera": cam, "t_start": t0, "t_end": t1,
                                           "feature": v})())

@@ -65,8 +65,8 @@ def test_pnp_training_raises_heldout_recall(tmp_path):
                 "augment": {"erasing": 0.0},
                 "loss": {"name": "pnp", "variant": "Dq"},
                 "optim": {"lr": 1e-3},
-                "epochs": 3,
-                "val_every": 3,
+                "epochs": 5,  # 3 left too thin a margin: library versions move the numbers by several points
+                "val_every": 5,
             },
             [],
         )
