@@ -211,6 +211,15 @@ def prepare_features(sightings: Sequence[Sighting], cfg: LinkConfig) -> tuple[np
     with_feature = [i for i, s in enumerate(sightings) if s.feature is not None]
     if not with_feature:
         return np.zeros((0, 0), np.float32), with_feature
+    feats = normalise(np.vstack(checked_vectors(sightings, with_feature)))
+    if cfg.camera_bias:
+        feats = remove_camera_bias(feats, [sightings[i].camera for i in with_feature])
+    return feats, with_feature
+
+
+def checked_vectors(sightings: Sequence[Sighting], with_feature: Sequence[int]) -> list[np.ndarray]:
+    """The vectors of ``sightings[i]`` for ``i`` in ``with_feature``, refused with the reason when they differ in
+    size or hold NaN or inf (either would make every similarity meaningless, or crash deep inside linking)."""
     rows = [np.asarray(sightings[i].feature, np.float32).reshape(-1) for i in with_feature]
     sizes = sorted({r.size for r in rows})
     if len(sizes) > 1:
@@ -222,10 +231,7 @@ def prepare_features(sightings: Sequence[Sighting], cfg: LinkConfig) -> tuple[np
         raise InputError(f"{len(bad)} tracklet vector(s) have non-finite values (NaN or inf), the first of camera "
                          f"{s.camera} at {s.t_start:.1f} s", "the network that made them is damaged, or the gallery "
                          "was changed by hand: embed them again")
-    feats = normalise(np.vstack(rows))
-    if cfg.camera_bias:
-        feats = remove_camera_bias(feats, [sightings[i].camera for i in with_feature])
-    return feats, with_feature
+    return rows
 
 
 def self_calibration(sightings: Sequence[Sighting], feats: np.ndarray, with_feature: list[int],
@@ -287,19 +293,18 @@ def link(sightings: Sequence[Sighting], cfg: LinkConfig | None = None, topology:
                                          t.slack, t.skip)
     one = _Pass(sightings, feats, with_feature, calibration.threshold, Constraints(sightings, hard, cfg), cfg,
                 None, next_id, progress)
-    run = link_batch
     if hard is not None:  # the hand-written windows are hard constraints and, inside them, the same prior
         one.prior = TimePrior(hard, t.bonus, t.penalty)
-    result = run(one)
+    result = link_batch(one)
     model, rounds = hard, 0
     if t.learn and len(set(cams)) > 1 and len(with_feature) > 2:
-        model, rounds, result = _learning_rounds(one, run, result, matches, hard)
+        model, rounds, result = _learning_rounds(one, result, matches, hard)
     source = "topology" if hard is not None else ("learned" if rounds else "none")
     result.report = LinkReport(calibration, cfg.camera_bias, source, model, rounds)
     return result
 
 
-def _learning_rounds(one: _Pass, run, result: LinkResult, matches: Sequence[tuple[int, int]],
+def _learning_rounds(one: _Pass, result: LinkResult, matches: Sequence[tuple[int, int]],
                      hard: TravelModel | None) -> tuple[TravelModel | None, int, LinkResult]:
     """Learn travel windows from confident ``matches``, link again with them as the prior, and repeat from the
     linked identities (``travel.rounds`` times). Within a hand-written topology only the windows between flows
@@ -321,7 +326,7 @@ def _learning_rounds(one: _Pass, run, result: LinkResult, matches: Sequence[tupl
         if not (learned.flow_windows if hard is not None else learned.windows):
             break
         one.prior = TimePrior(learned, t.bonus, t.penalty)
-        result = run(one)
+        result = link_batch(one)
         model, rounds = learned, rounds + 1
         steps = identity_steps(sightings, result.identities, rows)
     return model, rounds, result
@@ -517,6 +522,7 @@ def link_online(sightings: Sequence[Sighting], cfg: LinkConfig, topology: Topolo
     """
     from reid.live.linker import OnlineLinker
 
+    checked_vectors(sightings, [i for i, s in enumerate(sightings) if s.feature is not None])
     linker = OnlineLinker(cfg, topology, next_id=next_id)
     linker.seed_all(s for s in sightings if s.identity is not None)
     order = sorted((i for i, s in enumerate(sightings) if s.identity is None),

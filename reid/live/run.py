@@ -211,15 +211,14 @@ class _Driver:
                 "mot_offsets": {name: (f.stat().st_size if f.is_file() else 0) for name, f in mot.items()}}
 
     def _after_crash(self, cameras: list[str]) -> None:
-        """Refuse an output folder another live run is writing now; after a session that died without saving its
-        counters (SIGKILL, power loss), take them from what it appended, so no local id is given twice."""
+        """After a session that died without saving its counters (SIGKILL, power loss; one still running was
+        refused by :func:`_refuse_if_running`), take them from what it appended, so no local id is given twice."""
         from reid.live.outputs import written_since
 
         sessions = self.manifest["sessions"]
         last = sessions[-1] if sessions else None
         if last is None or last.get("ended") is not None:
             return
-        _refuse_if_running(self.manifest, self.out)  # checked before anything was written; once more, now
         found = written_since(self.out, int(last.get("events_offset", 0)), dict(last.get("mot_offsets", {})))
         for camera in cameras:
             state = self.manifest["cameras"].setdefault(camera, {"next_id": 0, "next_frame": 0})

@@ -160,11 +160,13 @@ def test_rerank_mode_links_the_same_clusters() -> None:
         link(sightings, cfg.model_copy(update={"rerank_max_tracklets": 5}))
 
 
-def test_vectors_of_two_sizes_or_with_nan_are_refused_with_a_reason() -> None:
+@pytest.mark.parametrize("mode", ["batch", "online"])
+def test_vectors_of_two_sizes_or_with_nan_are_refused_with_a_reason(mode: str) -> None:
     from reid.errors import InputError
 
+    cfg = LinkConfig(mode=mode)
     good = [Sighting("cam1", 0.0, 1.0, np.ones(4, np.float32)), Sighting("cam2", 5.0, 6.0, np.ones(4, np.float32))]
     with pytest.raises(InputError, match="sizes"):
-        link([*good, Sighting("cam3", 9.0, 10.0, np.ones(3, np.float32))])
+        link([*good, Sighting("cam3", 9.0, 10.0, np.ones(3, np.float32))], cfg)
     with pytest.raises(InputError, match="non-finite"):
-        link([*good, Sighting("cam3", 9.0, 10.0, np.array([1, np.nan, 0, 0], np.float32))])
+        link([*good, Sighting("cam3", 9.0, 10.0, np.array([1, np.nan, 0, 0], np.float32))], cfg)
